@@ -1,0 +1,2 @@
+export * from './core-abi.js';
+export type { Link } from './links/link.js';
