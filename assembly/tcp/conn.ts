@@ -1,0 +1,568 @@
+// Connections (TCBs): the pool, the 4-tuple hash, receive buffers, and the synchronized-state
+// segment handling a queued or accepted connection needs (RFC 9293 §3.10.7.4): data in order, FIN,
+// RST (RFC 5961 §3), SYN (RFC 5961 §4), ACK of our FIN, TIME-WAIT. Issue 3 grows this into the
+// whole data path; the listener engine only needs what is here.
+//
+// A connection is created by a personality when a handshake completes (connFromEmbryo) and lives
+// on its listener's accept queue until accept(); after that the host holds its handle (CF_USER)
+// until connClose()/connAbort().
+import { NOW, knob, count, postEvent, poolAlloc, scratchPtr, countSub } from '../stack';
+import {
+  K_FAMILY, FAMILY_LINUX, FAMILY_BSD43, FAMILY_FREEBSD, K_TCP_TIMESTAMPS,
+  C_TCP_CURR_ESTAB, C_TCP_ESTAB_RESETS, C_CHALLENGE_ACK, C_NO_MEMORY, C_ABORT_ON_CLOSE, C_TCP_RETRANS_SEGS,
+  EV_READABLE, EV_CONN_ERROR, EV_CONN_CLOSED, E_AGAIN, E_CONNRESET, E_TIMEDOUT, E_INVAL,
+} from '../abi';
+import { tableKey } from './secrets';
+import { seqLt, seqLe, seqGt, seqGe, seqInRange } from './seq';
+import { timerSet, timerCancel } from './timer';
+import { maxSynEntries } from './synq';
+import {
+  segSeq, segAck, segFlags, segLen, segData, segWnd, optTs, optTsVal,
+  TH_FIN, TH_SYN, TH_RST, TH_ACK,
+} from './segment';
+import { optReset, optTsW, optNop, tcpSend } from './output';
+import { qRemove, lAccf, iqRemove, aqPush, ACCF_NONE } from './listener';
+import { accfReady } from './accf';
+
+// states (RFC 9293 §3.3.2)
+@inline export const ST_CLOSED: u8 = 0;
+@inline export const ST_SYN_RECEIVED: u8 = 3;
+@inline export const ST_ESTABLISHED: u8 = 4;
+@inline export const ST_FIN_WAIT_1: u8 = 5;
+@inline export const ST_FIN_WAIT_2: u8 = 6;
+@inline export const ST_CLOSE_WAIT: u8 = 7;
+@inline export const ST_CLOSING: u8 = 8;
+@inline export const ST_LAST_ACK: u8 = 9;
+@inline export const ST_TIME_WAIT: u8 = 10;
+
+// flags
+@inline export const CF_LIVE: u32 = 0x0001;
+@inline export const CF_QUEUED: u32 = 0x0002;      // on the accept queue
+@inline export const CF_INCOMPLETE: u32 = 0x0004; // on FreeBSD's accept-filter queue
+@inline export const CF_USER: u32 = 0x0008;       // accepted: the host holds the handle
+@inline export const CF_USER_CLOSED: u32 = 0x0010;// the host closed it: free when TCP is done
+@inline export const CF_EOF: u32 = 0x0020;        // FIN received
+@inline export const CF_DEAD: u32 = 0x0040;       // reset or timed out
+@inline export const CF_TS: u32 = 0x0080;
+@inline export const CF_SACK: u32 = 0x0100;
+@inline export const CF_WS: u32 = 0x0200;
+@inline export const CF_REUSEADDR: u32 = 0x0400;
+@inline export const CF_FIN_SENT: u32 = 0x0800;
+
+@inline const CHUNK: i32 = 2048;
+@inline const TIME_WAIT_MS: u32 = 60000;       // Linux TCP_TIMEWAIT_LEN; 2*MSL on the BSDs
+@inline const FIN_RTO_MS: u32 = 1000;
+@inline const FIN_MAX_RETRIES: u8 = 8;
+
+let nC: i32 = 0;
+export let cState: StaticArray<u8> = new StaticArray<u8>(0);
+export let cIface: StaticArray<u8> = new StaticArray<u8>(0);
+export let cFlags: StaticArray<u32> = new StaticArray<u32>(0);
+export let cRaddr: StaticArray<u32> = new StaticArray<u32>(0);
+export let cLaddr: StaticArray<u32> = new StaticArray<u32>(0);
+export let cRport: StaticArray<u16> = new StaticArray<u16>(0);
+export let cLport: StaticArray<u16> = new StaticArray<u16>(0);
+export let cIss: StaticArray<u32> = new StaticArray<u32>(0);
+export let cIrs: StaticArray<u32> = new StaticArray<u32>(0);
+export let cSndUna: StaticArray<u32> = new StaticArray<u32>(0);
+export let cSndNxt: StaticArray<u32> = new StaticArray<u32>(0);
+export let cSndWnd: StaticArray<u32> = new StaticArray<u32>(0);
+export let cRcvNxt: StaticArray<u32> = new StaticArray<u32>(0);
+export let cRcvBuf: StaticArray<u32> = new StaticArray<u32>(0);
+export let cSndWs: StaticArray<u8> = new StaticArray<u8>(0);
+export let cRcvWs: StaticArray<u8> = new StaticArray<u8>(0);
+export let cMss: StaticArray<u16> = new StaticArray<u16>(0);
+export let cTsRecent: StaticArray<u32> = new StaticArray<u32>(0);
+export let cTsOff: StaticArray<u32> = new StaticArray<u32>(0);
+export let cListener: StaticArray<i32> = new StaticArray<i32>(0);
+export let cQNext: StaticArray<i32> = new StaticArray<i32>(0);
+export let cQPrev: StaticArray<i32> = new StaticArray<i32>(0);
+export let cErr: StaticArray<u8> = new StaticArray<u8>(0);
+export let cRetries: StaticArray<u8> = new StaticArray<u8>(0);
+let cHashNext: StaticArray<i32> = new StaticArray<i32>(0);
+let cRxHead: StaticArray<i32> = new StaticArray<i32>(0);
+let cRxTail: StaticArray<i32> = new StaticArray<i32>(0);
+let cRxOff: StaticArray<u16> = new StaticArray<u16>(0);
+export let cRxLen: StaticArray<i32> = new StaticArray<i32>(0);
+let buckets: StaticArray<i32> = new StaticArray<i32>(0);
+let bucketMask: u32 = 0;
+let freeHead: i32 = -1;
+let inUse: i32 = 0;
+
+// receive chunks
+let chunkMem: usize = 0;
+let chunkNext: StaticArray<i32> = new StaticArray<i32>(0);
+let chunkLen: StaticArray<u16> = new StaticArray<u16>(0);
+let chunkFree: i32 = -1;
+
+// bind bookkeeping per local port (see portUsage)
+const portConnReuse = new StaticArray<u16>(65536);
+const portConnNoReuse = new StaticArray<u16>(65536);
+const portTwReuse = new StaticArray<u16>(65536);
+const portTwNoReuse = new StaticArray<u16>(65536);
+
+export function connInit(n: i32, rxChunks: i32): void {
+  nC = n;
+  cState = new StaticArray<u8>(n); cIface = new StaticArray<u8>(n); cFlags = new StaticArray<u32>(n);
+  cRaddr = new StaticArray<u32>(n); cLaddr = new StaticArray<u32>(n);
+  cRport = new StaticArray<u16>(n); cLport = new StaticArray<u16>(n);
+  cIss = new StaticArray<u32>(n); cIrs = new StaticArray<u32>(n);
+  cSndUna = new StaticArray<u32>(n); cSndNxt = new StaticArray<u32>(n); cSndWnd = new StaticArray<u32>(n);
+  cRcvNxt = new StaticArray<u32>(n); cRcvBuf = new StaticArray<u32>(n);
+  cSndWs = new StaticArray<u8>(n); cRcvWs = new StaticArray<u8>(n); cMss = new StaticArray<u16>(n);
+  cTsRecent = new StaticArray<u32>(n); cTsOff = new StaticArray<u32>(n);
+  cListener = new StaticArray<i32>(n); cQNext = new StaticArray<i32>(n); cQPrev = new StaticArray<i32>(n);
+  cErr = new StaticArray<u8>(n); cRetries = new StaticArray<u8>(n);
+  cHashNext = new StaticArray<i32>(n); cRxHead = new StaticArray<i32>(n); cRxTail = new StaticArray<i32>(n);
+  cRxOff = new StaticArray<u16>(n); cRxLen = new StaticArray<i32>(n);
+  let nb: i32 = 16;
+  while (nb < n) nb <<= 1;
+  buckets = new StaticArray<i32>(nb);
+  bucketMask = <u32>(nb - 1);
+  for (let i = 0; i < nb; i++) unchecked(buckets[i] = -1);
+  for (let i = 0; i < n; i++) unchecked(cHashNext[i] = i + 1 < n ? i + 1 : -1);
+  freeHead = 0;
+  chunkMem = poolAlloc(<usize>rxChunks * CHUNK);
+  chunkNext = new StaticArray<i32>(rxChunks); chunkLen = new StaticArray<u16>(rxChunks);
+  for (let i = 0; i < rxChunks; i++) unchecked(chunkNext[i] = i + 1 < rxChunks ? i + 1 : -1);
+  chunkFree = 0;
+}
+
+@inline function hashTuple(laddr: u32, lport: u32, raddr: u32, rport: u32): u32 {
+  let h = (raddr ^ tableKey(1)) * 0x9E3779B1;
+  h ^= ((rport << 16) | lport) ^ tableKey(2);
+  h = (h ^ (h >>> 15)) * 0x85EBCA77;
+  h ^= laddr;
+  h = (h ^ (h >>> 13)) * 0xC2B2AE3D;
+  return (h ^ (h >>> 16)) & bucketMask;
+}
+
+export function connLookup(laddr: u32, lport: u32, raddr: u32, rport: u32): i32 {
+  let c = unchecked(buckets[hashTuple(laddr, lport, raddr, rport)]);
+  while (c >= 0) {
+    if (unchecked(cRaddr[c]) == raddr && <u32>unchecked(cRport[c]) == rport &&
+        <u32>unchecked(cLport[c]) == lport && unchecked(cLaddr[c]) == laddr) return c;
+    c = unchecked(cHashNext[c]);
+  }
+  return -1;
+}
+
+@inline function tw(c: i32): bool { return unchecked(cState[c]) == ST_TIME_WAIT; }
+function portAccount(c: i32, delta: i32): void {
+  const p = <i32>unchecked(cLport[c]);
+  const reuse = (unchecked(cFlags[c]) & CF_REUSEADDR) != 0;
+  if (tw(c)) {
+    if (reuse) unchecked(portTwReuse[p] = <u16>(<i32>unchecked(portTwReuse[p]) + delta));
+    else unchecked(portTwNoReuse[p] = <u16>(<i32>unchecked(portTwNoReuse[p]) + delta));
+  } else {
+    if (reuse) unchecked(portConnReuse[p] = <u16>(<i32>unchecked(portConnReuse[p]) + delta));
+    else unchecked(portConnNoReuse[p] = <u16>(<i32>unchecked(portConnNoReuse[p]) + delta));
+  }
+}
+
+export function connPortUsage(port: i32): i32 {
+  let m = 0;
+  const a = unchecked(portConnReuse[port]), b = unchecked(portConnNoReuse[port]);
+  const t1 = unchecked(portTwNoReuse[port]), t2 = unchecked(portTwReuse[port]);
+  if (a + b + t1 + t2 > 0) m |= 1;
+  if (t1 > 0) m |= 2;
+  if (t2 > 0) m |= 4;
+  if (a > 0) m |= 8;
+  if (b > 0) m |= 16;
+  return m;
+}
+
+/** A new connection record in state `st`; -1 when the pool is exhausted (counted). */
+export function connAlloc(iface: i32, laddr: u32, lport: u32, raddr: u32, rport: u32, reuse: bool): i32 {
+  if (freeHead < 0) { count(C_NO_MEMORY); return -1; }
+  const c = freeHead;
+  freeHead = unchecked(cHashNext[c]);
+  unchecked(cState[c] = ST_SYN_RECEIVED); unchecked(cIface[c] = <u8>iface);
+  unchecked(cFlags[c] = CF_LIVE | (reuse ? CF_REUSEADDR : 0));
+  unchecked(cRaddr[c] = raddr); unchecked(cLaddr[c] = laddr);
+  unchecked(cRport[c] = <u16>rport); unchecked(cLport[c] = <u16>lport);
+  unchecked(cListener[c] = -1); unchecked(cQNext[c] = -1); unchecked(cQPrev[c] = -1);
+  unchecked(cErr[c] = 0); unchecked(cRetries[c] = 0);
+  unchecked(cRxHead[c] = -1); unchecked(cRxTail[c] = -1); unchecked(cRxOff[c] = 0); unchecked(cRxLen[c] = 0);
+  unchecked(cTsRecent[c] = 0); unchecked(cTsOff[c] = 0);
+  const b = hashTuple(laddr, lport, raddr, rport);
+  unchecked(cHashNext[c] = unchecked(buckets[b])); unchecked(buckets[b] = c);
+  portAccount(c, 1);
+  inUse++;
+  return c;
+}
+
+function rxFree(c: i32): void {
+  let k = unchecked(cRxHead[c]);
+  while (k >= 0) { const nx = unchecked(chunkNext[k]); unchecked(chunkNext[k] = chunkFree); chunkFree = k; k = nx; }
+  unchecked(cRxHead[c] = -1); unchecked(cRxTail[c] = -1); unchecked(cRxLen[c] = 0); unchecked(cRxOff[c] = 0);
+}
+
+/** Release a connection record entirely. */
+export function connFree(c: i32): void {
+  if ((unchecked(cFlags[c]) & CF_LIVE) == 0) return;
+  const st = unchecked(cState[c]);
+  if (st == ST_ESTABLISHED || st == ST_CLOSE_WAIT) countSub(C_TCP_CURR_ESTAB);
+  const l = unchecked(cListener[c]);
+  if (l >= 0) qRemove(l, c);
+  timerCancel(maxSynEntries() + c);
+  rxFree(c);
+  portAccount(c, -1);
+  const b = hashTuple(unchecked(cLaddr[c]), <u32>unchecked(cLport[c]), unchecked(cRaddr[c]), <u32>unchecked(cRport[c]));
+  let cur = unchecked(buckets[b]);
+  if (cur == c) unchecked(buckets[b] = unchecked(cHashNext[c]));
+  else {
+    while (cur >= 0) {
+      const nx = unchecked(cHashNext[cur]);
+      if (nx == c) { unchecked(cHashNext[cur] = unchecked(cHashNext[c])); break; }
+      cur = nx;
+    }
+  }
+  unchecked(cFlags[c] = 0); unchecked(cState[c] = ST_CLOSED);
+  unchecked(cHashNext[c] = freeHead); freeHead = c;
+  inUse--;
+}
+
+export function connsInUse(): i32 { return inUse; }
+@inline export function connIsDead(c: i32): bool { return (unchecked(cFlags[c]) & CF_DEAD) != 0; }
+
+/** Move a connection into ESTABLISHED (a completed handshake). */
+export function connEstablish(c: i32): void {
+  unchecked(cState[c] = ST_ESTABLISHED);
+  count(C_TCP_CURR_ESTAB);
+}
+
+@inline export function tsNow(c: i32): u32 { return NOW + unchecked(cTsOff[c]); }
+@inline function rcvWindow(c: i32): u32 {
+  const used = <u32>unchecked(cRxLen[c]);
+  const buf = unchecked(cRcvBuf[c]);
+  return used >= buf ? 0 : buf - used;
+}
+
+/** Send a bare ACK <SEQ=SND.NXT><ACK=RCV.NXT> with our options. */
+export function connSendAck(c: i32, flags: u32): void {
+  optReset();
+  if ((unchecked(cFlags[c]) & CF_TS) != 0) { optNop(); optNop(); optTsW(tsNow(c), unchecked(cTsRecent[c])); }
+  tcpSend(<i32>unchecked(cIface[c]), unchecked(cLaddr[c]), unchecked(cRaddr[c]),
+    <u32>unchecked(cLport[c]), <u32>unchecked(cRport[c]),
+    unchecked(cSndNxt[c]), unchecked(cRcvNxt[c]), flags,
+    rcvWindow(c) >> <u32>unchecked(cRcvWs[c]), 0, 0);
+}
+
+/** Abort with RST|ACK <SEQ=SND.NXT><ACK=RCV.NXT> (tcp_send_active_reset / tcp_drop). */
+export function connSendReset(c: i32): void {
+  optReset();
+  tcpSend(<i32>unchecked(cIface[c]), unchecked(cLaddr[c]), unchecked(cRaddr[c]),
+    <u32>unchecked(cLport[c]), <u32>unchecked(cRport[c]),
+    unchecked(cSndNxt[c]), unchecked(cRcvNxt[c]), TH_RST | TH_ACK, 0, 0, 0);
+}
+
+/** The connection died (RST received or timed out); what happens to a queued one is per personality. */
+export function connKill(c: i32, err: i32): void {
+  const st = unchecked(cState[c]);
+  if (st == ST_ESTABLISHED || st == ST_CLOSE_WAIT) { countSub(C_TCP_CURR_ESTAB); count(C_TCP_ESTAB_RESETS); }
+  unchecked(cState[c] = ST_CLOSED);
+  unchecked(cErr[c] = <u8>err);
+  unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_DEAD);
+  timerCancel(maxSynEntries() + c);
+  const f = unchecked(cFlags[c]);
+  if ((f & CF_USER_CLOSED) != 0) { connFree(c); return; }
+  if ((f & CF_USER) != 0) { postEvent(EV_CONN_ERROR, <u32>c, <u32>err); return; }
+  // still queued, never accepted
+  const l = unchecked(cListener[c]);
+  const fam = knob(K_FAMILY);
+  if (fam == FAMILY_BSD43 || (f & CF_INCOMPLETE) != 0) {
+    // 4.3BSD: sofree() unlinks it, accept() never sees it; FreeBSD: a filter-pending socket is aborted
+    if (l >= 0) qRemove(l, c);
+    connFree(c);
+  }
+  // Linux keeps it queued (accept() returns it, the first read gives ECONNRESET);
+  // FreeBSD keeps it on sol_comp and accept() returns ECONNABORTED.
+}
+
+// ---- receive buffer ----
+function rxAppend(c: i32, p: usize, len: i32): i32 {
+  let done = 0;
+  while (done < len) {
+    let t = unchecked(cRxTail[c]);
+    if (t < 0 || <i32>unchecked(chunkLen[t]) == CHUNK) {
+      if (chunkFree < 0) { count(C_NO_MEMORY); break; }
+      const k = chunkFree; chunkFree = unchecked(chunkNext[k]);
+      unchecked(chunkNext[k] = -1); unchecked(chunkLen[k] = 0);
+      if (t >= 0) unchecked(chunkNext[t] = k); else unchecked(cRxHead[c] = k);
+      unchecked(cRxTail[c] = k);
+      t = k;
+    }
+    const used = <i32>unchecked(chunkLen[t]);
+    let n = CHUNK - used;
+    if (n > len - done) n = len - done;
+    memory.copy(chunkMem + <usize>t * CHUNK + <usize>used, p + <usize>done, n);
+    unchecked(chunkLen[t] = <u16>(used + n));
+    done += n;
+  }
+  unchecked(cRxLen[c] = unchecked(cRxLen[c]) + done);
+  return done;
+}
+
+/** Copy up to `max` buffered bytes starting `skip` bytes in, without consuming (accept filters). */
+export function rxPeek(c: i32, dst: usize, max: i32): i32 {
+  let k = unchecked(cRxHead[c]);
+  let off = <i32>unchecked(cRxOff[c]);
+  let n = 0;
+  while (k >= 0 && n < max) {
+    let avail = <i32>unchecked(chunkLen[k]) - off;
+    if (avail > max - n) avail = max - n;
+    memory.copy(dst + <usize>n, chunkMem + <usize>k * CHUNK + <usize>off, avail);
+    n += avail; off = 0; k = unchecked(chunkNext[k]);
+  }
+  return n;
+}
+
+function rxTake(c: i32, dst: usize, max: i32): i32 {
+  let n = 0;
+  while (n < max) {
+    const k = unchecked(cRxHead[c]);
+    if (k < 0) break;
+    const off = <i32>unchecked(cRxOff[c]);
+    let avail = <i32>unchecked(chunkLen[k]) - off;
+    if (avail > max - n) avail = max - n;
+    memory.copy(dst + <usize>n, chunkMem + <usize>k * CHUNK + <usize>off, avail);
+    n += avail;
+    if (off + avail == <i32>unchecked(chunkLen[k])) {
+      unchecked(cRxHead[c] = unchecked(chunkNext[k]));
+      if (unchecked(cRxHead[c]) < 0) unchecked(cRxTail[c] = -1);
+      unchecked(chunkNext[k] = chunkFree); chunkFree = k;
+      unchecked(cRxOff[c] = 0);
+    } else unchecked(cRxOff[c] = <u16>(off + avail));
+  }
+  unchecked(cRxLen[c] = unchecked(cRxLen[c]) - n);
+  return n;
+}
+
+// ---- segment arrival in a synchronized state ----
+function acceptable(c: i32): bool {
+  const rn = unchecked(cRcvNxt[c]);
+  const w = rcvWindow(c);
+  if (segLen == 0) return w == 0 ? segSeq == rn : seqInRange(segSeq, rn, rn + w);
+  if (w == 0) return false;
+  return seqInRange(segSeq, rn, rn + w) || seqInRange(segSeq + <u32>segLen - 1, rn, rn + w);
+}
+
+function challengeAck(c: i32): void {
+  count(C_CHALLENGE_ACK);
+  connSendAck(c, TH_ACK);
+}
+
+/** RFC 9293 §3.10.7.4 for a connection that exists (queued, accepted or closing). */
+export function connInput(c: i32): void {
+  const st = unchecked(cState[c]);
+  const fam = knob(K_FAMILY);
+  if (st == ST_CLOSED) {
+    // dead but not yet freed (the host still holds it): behave as CLOSED
+    closedReply();
+    return;
+  }
+  if (optTs && (unchecked(cFlags[c]) & CF_TS) != 0 && seqLe(segSeq, unchecked(cRcvNxt[c]))) unchecked(cTsRecent[c] = optTsVal);
+  // first: sequence number
+  if (!acceptable(c)) {
+    if ((segFlags & TH_RST) == 0) connSendAck(c, TH_ACK);
+    return;
+  }
+  // second: RST (RFC 5961 §3.2: exact => reset, otherwise in window => challenge ACK)
+  if ((segFlags & TH_RST) != 0) {
+    if (segSeq == unchecked(cRcvNxt[c]) || fam == FAMILY_BSD43) {
+      if (st == ST_TIME_WAIT || st == ST_LAST_ACK || st == ST_CLOSING) { connFinish(c); return; }
+      connKill(c, E_CONNRESET);
+    } else challengeAck(c);
+    return;
+  }
+  // fourth: SYN in a synchronized state (RFC 5961 §4: challenge ACK; 4.3BSD: reset)
+  if ((segFlags & TH_SYN) != 0) {
+    if (fam == FAMILY_BSD43) { connSendReset(c); connKill(c, E_CONNRESET); }
+    else challengeAck(c);
+    return;
+  }
+  // fifth: ACK
+  if ((segFlags & TH_ACK) == 0) return;
+  if (seqGt(segAck, unchecked(cSndNxt[c]))) { connSendAck(c, TH_ACK); return; }
+  if (seqGt(segAck, unchecked(cSndUna[c]))) {
+    unchecked(cSndUna[c] = segAck);
+    unchecked(cSndWnd[c] = segWnd << <u32>unchecked(cSndWs[c]));
+    if ((unchecked(cFlags[c]) & CF_FIN_SENT) != 0 && segAck == unchecked(cSndNxt[c])) {
+      // our FIN is acknowledged
+      unchecked(cRetries[c] = 0);
+      timerCancel(maxSynEntries() + c);
+      if (st == ST_FIN_WAIT_1) unchecked(cState[c] = ST_FIN_WAIT_2);
+      else if (st == ST_CLOSING) { enterTimeWait(c); return; }
+      else if (st == ST_LAST_ACK) { connFinish(c); return; }
+    }
+  }
+  const st2 = unchecked(cState[c]);
+  // seventh: segment text
+  let ackNow = false;
+  let readable = false;
+  if (segLen > 0 && (st2 == ST_ESTABLISHED || st2 == ST_FIN_WAIT_1 || st2 == ST_FIN_WAIT_2)) {
+    const rn = unchecked(cRcvNxt[c]);
+    if (seqGt(segSeq, rn)) { connSendAck(c, TH_ACK); return; } // out of order: this stack does not reassemble yet
+    const skip = <i32>(rn - segSeq);
+    let n = segLen - skip;
+    const w = <i32>rcvWindow(c);
+    if (n > w) n = w;
+    if (n > 0) {
+      const got = rxAppend(c, segData + <usize>skip, n);
+      unchecked(cRcvNxt[c] = rn + <u32>got);
+      if (got > 0) readable = true;
+    }
+    ackNow = true;
+  }
+  // eighth: FIN, when everything before it has arrived
+  if ((segFlags & TH_FIN) != 0 && segSeq + <u32>segLen == unchecked(cRcvNxt[c]) &&
+      (unchecked(cFlags[c]) & CF_EOF) == 0) {
+    unchecked(cRcvNxt[c] = unchecked(cRcvNxt[c]) + 1);
+    unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_EOF);
+    readable = true; ackNow = true;
+    if (st2 == ST_ESTABLISHED) { unchecked(cState[c] = ST_CLOSE_WAIT); }
+    else if (st2 == ST_FIN_WAIT_1) unchecked(cState[c] = ST_CLOSING);
+    else if (st2 == ST_FIN_WAIT_2) { connSendAck(c, TH_ACK); enterTimeWait(c); return; }
+  }
+  if (ackNow) connSendAck(c, TH_ACK);
+  if (readable) afterReadable(c);
+}
+
+/** New data or EOF: release an accept-filter wait, or tell the host. */
+function afterReadable(c: i32): void {
+  const f = unchecked(cFlags[c]);
+  if ((f & CF_INCOMPLETE) != 0) {
+    const l = unchecked(cListener[c]);
+    if (accfReady(c, unchecked(lAccf[l]))) { iqRemove(l, c); aqPush(l, c); }
+    return;
+  }
+  if ((f & CF_USER) != 0) postEvent(EV_READABLE, <u32>c, 0);
+}
+
+function enterTimeWait(c: i32): void {
+  portAccount(c, -1);
+  unchecked(cState[c] = ST_TIME_WAIT);
+  portAccount(c, 1);
+  timerSet(maxSynEntries() + c, NOW + TIME_WAIT_MS, NOW);
+}
+
+/** TCP is done with the connection: free it if the host let go, else leave it CLOSED for the host. */
+function connFinish(c: i32): void {
+  const f = unchecked(cFlags[c]);
+  unchecked(cState[c] = ST_CLOSED);
+  timerCancel(maxSynEntries() + c);
+  if ((f & CF_USER) == 0 || (f & CF_USER_CLOSED) != 0) {
+    if ((f & CF_USER) != 0) postEvent(EV_CONN_CLOSED, <u32>c, 0);
+    connFree(c);
+  }
+}
+
+function closedReply(): void {
+  // RFC 9293 §3.10.7.1 for a segment that reached a dead connection
+  if ((segFlags & TH_RST) != 0) return;
+  replyReset();
+}
+
+/** The RST a segment gets when nothing accepts it (RFC 9293 §3.10.7.1). */
+export function replyReset(): void {
+  optReset();
+  if ((segFlags & TH_ACK) != 0) {
+    tcpSend(segIfaceG(), segDstG(), segSrcG(), segDportG(), segSportG(), segAck, 0, TH_RST, 0, 0, 0);
+  } else {
+    let n = <u32>segLen;
+    if ((segFlags & TH_SYN) != 0) n++;
+    if ((segFlags & TH_FIN) != 0) n++;
+    tcpSend(segIfaceG(), segDstG(), segSrcG(), segDportG(), segSportG(), 0, segSeq + n, TH_RST | TH_ACK, 0, 0, 0);
+  }
+}
+import { segIface, segSrc, segDst, segSport, segDport } from './segment';
+@inline function segIfaceG(): i32 { return segIface; }
+@inline function segSrcG(): u32 { return segSrc; }
+@inline function segDstG(): u32 { return segDst; }
+@inline function segSportG(): u32 { return segSport; }
+@inline function segDportG(): u32 { return segDport; }
+
+export function connTimer(c: i32): void {
+  const st = unchecked(cState[c]);
+  if (st == ST_TIME_WAIT) { connFinish(c); return; }
+  if (st == ST_FIN_WAIT_1 || st == ST_CLOSING || st == ST_LAST_ACK) {
+    const r = unchecked(cRetries[c]);
+    if (r >= FIN_MAX_RETRIES) { connSendReset(c); connKill(c, E_TIMEDOUT); if ((unchecked(cFlags[c]) & CF_LIVE) != 0 && (unchecked(cFlags[c]) & CF_USER_CLOSED) != 0) connFree(c); return; }
+    unchecked(cRetries[c] = r + 1);
+    // retransmit the FIN
+    unchecked(cSndNxt[c] = unchecked(cSndNxt[c]) - 1);
+    connSendAck(c, TH_FIN | TH_ACK);
+    unchecked(cSndNxt[c] = unchecked(cSndNxt[c]) + 1);
+    count(C_TCP_RETRANS_SEGS);
+    timerSet(maxSynEntries() + c, NOW + (FIN_RTO_MS << <u32>(r + 1)), NOW);
+  }
+}
+
+// ---- exports for the host ----
+export function connGet(c: i32, field: i32): i32 {
+  if (c < 0 || c >= nC || (unchecked(cFlags[c]) & CF_LIVE) == 0) return -1;
+  switch (field) {
+    case 0: return <i32>unchecked(cState[c]);
+    case 1: return <i32>unchecked(cRaddr[c]);
+    case 2: return <i32>unchecked(cRport[c]);
+    case 3: return <i32>unchecked(cLaddr[c]);
+    case 4: return <i32>unchecked(cLport[c]);
+    case 5: return <i32>unchecked(cErr[c]);
+    case 6: return unchecked(cRxLen[c]);
+    case 7: return (unchecked(cFlags[c]) & CF_EOF) != 0 ? 1 : 0;
+  }
+  return -1;
+}
+
+/** Mark a connection as the host's (called by the host right after accept). */
+function own(c: i32): void { unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_USER); }
+
+export function connRead(c: i32, ptr: usize, max: i32): i32 {
+  if (c < 0 || c >= nC || (unchecked(cFlags[c]) & CF_LIVE) == 0) return -E_INVAL;
+  own(c);
+  if (unchecked(cRxLen[c]) > 0) {
+    const wasClosedWindow = rcvWindow(c) == 0;
+    const n = rxTake(c, ptr == 0 ? scratchPtr() : ptr, max);
+    // window update when reading reopened a closed window (RFC 9293 §3.8.6.2.2)
+    if (wasClosedWindow && unchecked(cState[c]) != ST_CLOSED) connSendAck(c, TH_ACK);
+    return n;
+  }
+  const e = <i32>unchecked(cErr[c]);
+  if (e != 0) { unchecked(cErr[c] = 0); return -e; }
+  if ((unchecked(cFlags[c]) & CF_EOF) != 0 || unchecked(cState[c]) == ST_CLOSED) return 0;
+  return -E_AGAIN;
+}
+
+/** close(): FIN (or RST when unread data would be lost, as Linux's tcp_close does). */
+export function connClose(c: i32): i32 {
+  if (c < 0 || c >= nC || (unchecked(cFlags[c]) & CF_LIVE) == 0) return -E_INVAL;
+  unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_USER | CF_USER_CLOSED);
+  const st = unchecked(cState[c]);
+  if (st == ST_CLOSED) { connFree(c); return 0; }
+  if (st != ST_ESTABLISHED && st != ST_CLOSE_WAIT) return 0; // already closing
+  if (unchecked(cRxLen[c]) > 0 && knob(K_FAMILY) == FAMILY_LINUX) {
+    count(C_ABORT_ON_CLOSE);
+    connSendReset(c);
+    connKill(c, E_CONNRESET);
+    return 0;
+  }
+  countSub(C_TCP_CURR_ESTAB);
+  unchecked(cState[c] = st == ST_ESTABLISHED ? ST_FIN_WAIT_1 : ST_LAST_ACK);
+  unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_FIN_SENT);
+  connSendAck(c, TH_FIN | TH_ACK);
+  unchecked(cSndNxt[c] = unchecked(cSndNxt[c]) + 1);
+  unchecked(cRetries[c] = 0);
+  timerSet(maxSynEntries() + c, NOW + FIN_RTO_MS, NOW);
+  return 0;
+}
+
+export function connAbort(c: i32): i32 {
+  if (c < 0 || c >= nC || (unchecked(cFlags[c]) & CF_LIVE) == 0) return -E_INVAL;
+  const st = unchecked(cState[c]);
+  if (st != ST_CLOSED && st != ST_TIME_WAIT) connSendReset(c);
+  if (st == ST_ESTABLISHED || st == ST_CLOSE_WAIT) countSub(C_TCP_CURR_ESTAB);
+  unchecked(cState[c] = ST_CLOSED);
+  connFree(c);
+  return 0;
+}
