@@ -252,14 +252,17 @@ export function ethCommit(len: i32): void {
   pendTarget = -1;
 }
 
-/** Retry or give up on unresolved neighbours. Returns ms until the next retry, or -1. */
-export function arpTimers(now: u32): i32 {
+/**
+ * Retry or give up on unresolved neighbours (when `run`), and return ms until the next retry,
+ * or -1 when nothing is being resolved. With `run` false it only looks.
+ */
+export function arpTimers(now: u32, run: bool): i32 {
   if (incomplete == 0) return -1;
   let next: i32 = -1;
   for (let e = 0; e < nEntries; e++) {
     if (unchecked(eState[e]) != ST_INCOMPLETE) continue;
     const due = unchecked(eTime[e]) + RETRY_MS;
-    if (<i32>(due - now) <= 0) {
+    if (run && <i32>(due - now) <= 0) {
       if (unchecked(eTries[e]) >= MAX_TRIES) { release(e); continue; }
       sendRequest(e);
     }

@@ -1,29 +1,25 @@
 // Secrets derived from the host's seed: the hash-table key and the seeds of the ISN generator and
-// both cookie codecs. The core has no random source of its own.
+// both cookie codecs. The core has no random source of its own. Every derived word is SipHash of
+// its index under the host's 128-bit seed (a PRF), so learning one derived key reveals neither the
+// seed nor any other key.
 import { isnSeed } from './isn';
 import { linuxCookieSeed } from './cookie-linux';
 import { fbsdCookieSeed } from './cookie-freebsd';
+import { sipHash2, sipKeyStore } from './siphash';
 
 const key = new StaticArray<u32>(4);
+const seedKey = memory.data(16);
 
-/** splitmix32-style expansion of the host's 128-bit seed into as many words as needed */
-let st: u32 = 0;
-function nextWord(): u32 {
-  st += 0x9E3779B9;
-  let z = st;
-  z = (z ^ (z >>> 16)) * 0x85EBCA6B;
-  z = (z ^ (z >>> 13)) * 0xC2B2AE35;
-  return z ^ (z >>> 16);
-}
+function word(i: u32): u32 { return <u32>sipHash2(seedKey, i, 0x77746370 /* "wtcp" */); }
 
 export function seedSecrets(a: u32, b: u32, c: u32, d: u32): void {
-  st = a ^ (b << 7) ^ (c << 13) ^ (d << 19) ^ b ^ c ^ d;
-  const w = new StaticArray<u32>(28);
-  for (let i = 0; i < 28; i++) unchecked(w[i] = nextWord() ^ (i % 4 == 0 ? a : i % 4 == 1 ? b : i % 4 == 2 ? c : d));
-  for (let i = 0; i < 4; i++) unchecked(key[i] = w[i]);
-  isnSeed(w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11]);
-  linuxCookieSeed(w[12], w[13], w[14], w[15], w[16], w[17], w[18], w[19]);
-  fbsdCookieSeed(w[20], w[21], w[22], w[23], w[24], w[25], w[26], w[27]);
+  sipKeyStore(seedKey, a, b, c, d);
+  for (let i = 0; i < 4; i++) unchecked(key[i] = word(<u32>i));
+  isnSeed(word(4), word(5), word(6), word(7), word(8), word(9), word(10), word(11));
+  linuxCookieSeed(word(12), word(13), word(14), word(15), word(16), word(17), word(18), word(19));
+  fbsdCookieSeed(word(20), word(21), word(22), word(23), word(24), word(25), word(26), word(27));
+  // the seed itself is not kept
+  sipKeyStore(seedKey, 0, 0, 0, 0);
 }
 
 @inline export function tableKey(i: i32): u32 { return unchecked(key[i & 3]); }

@@ -107,7 +107,7 @@ function sweepFar(now: u32): void {
 
 /** Run every timer due at `now`, in slot order. */
 export function timersRun(now: u32): void {
-  arpTimers(now);
+  arpTimers(now, true);
   if (!started || armed == 0) { cursor = now; return; }
   if (timeDue(nextSweep, now)) sweepFar(now);
   // walk slots from the cursor's slot to now's slot (at most one full turn)
@@ -133,7 +133,7 @@ export function timersRun(now: u32): void {
 
 /** ms until the earliest timer (or ARP retry), 0 if due, -1 if none. */
 export function timersNext(now: u32): i32 {
-  let best: i32 = arpTimers(now);
+  let best: i32 = arpTimers(now, false);
   if (armed == 0) return best;
   // earliest non-empty slot from the cursor's slot onwards
   const start = slotOf(cursor);
