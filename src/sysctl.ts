@@ -838,6 +838,16 @@ export class Sysctls {
     }
   }
 
+  /** Whether this personality has a sysctl of that name (aliases included). */
+  has(name: string): boolean {
+    try {
+      this.#lookup(name);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** The current value (aliases allowed). Vectors come back as frozen arrays. */
   get(name: string): SysctlValue {
     return this.#get(this.#lookup(name).name);

@@ -1,0 +1,298 @@
+#!/usr/bin/env node
+/**
+ * The `wtcp` command. Each subcommand is a small function over the public API; argument parsing is
+ * strict: an unknown flag or a bad value prints a clear error and exits with status 2.
+ *
+ *   wtcp demo     a listen queue overflowing, per personality, on a virtual clock (npm start)
+ *   wtcp sysctl   a personality's sysctls, like `sysctl -a` (and `name=value` to try a setting)
+ *   wtcp presets  the personalities and what sets them apart
+ */
+import { pathToFileURL } from 'node:url';
+import { Stack } from './stack.js';
+import { VirtualClock } from './clock.js';
+import { MemoryLink } from './links/memory.js';
+import { Peer } from './testing/peer.js';
+import { PERSONALITY_NAMES, PRESETS, resolvePersonality, type PersonalityName } from './personalities.js';
+import { Sysctls } from './sysctl.js';
+
+export class UsageError extends Error {}
+
+type FlagSpec = { [name: string]: 'string' | 'number' | 'boolean' | 'list' };
+type Parsed = { flags: Record<string, string | number | boolean | string[]>; rest: string[] };
+
+/** Strict `--name value` / `--name=value` parsing against a spec. */
+export function parseFlags(argv: readonly string[], spec: FlagSpec): Parsed {
+  const flags: Parsed['flags'] = {};
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) { rest.push(a); continue; }
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq < 0 ? undefined : eq);
+    const kind = spec[name];
+    if (!kind) throw new UsageError(`unknown option --${name}`);
+    if (kind === 'boolean') {
+      if (eq >= 0) throw new UsageError(`--${name} takes no value`);
+      flags[name] = true;
+      continue;
+    }
+    let v: string | undefined = eq >= 0 ? a.slice(eq + 1) : argv[++i];
+    if (v === undefined || (eq < 0 && v.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+    if (kind === 'number') {
+      if (!/^-?\d+$/.test(v)) throw new UsageError(`--${name} must be an integer, got "${v}"`);
+      flags[name] = Number(v);
+    } else if (kind === 'list') {
+      const prev = (flags[name] as string[] | undefined) ?? [];
+      flags[name] = [...prev, v];
+    } else flags[name] = v;
+  }
+  return { flags, rest };
+}
+
+function personalityArg(v: unknown): PersonalityName {
+  const name = String(v);
+  try {
+    return resolvePersonality(name).name as PersonalityName;
+  } catch {
+    throw new UsageError(`unknown personality "${name}"; one of: ${PERSONALITY_NAMES.join(', ')}`);
+  }
+}
+
+function sysctlArgs(list: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of (list as string[] | undefined) ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--sysctl wants name=value, got "${kv}"`);
+    out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
+}
+
+// ---- wtcp demo ----------------------------------------------------------------------------------
+
+const DEMO_HELP = `usage: wtcp demo [--personality NAME]... [--backlog N] [--clients N] [--sysctl name=value]... [--json]
+
+Runs a listen-queue overflow on the real stack, on a virtual clock: a server listens with the given
+backlog and never calls accept(); clients connect one after another (each retransmits its SYN at
+1, 3 and 7 s, like a Linux client, then gives up). Prints what each client saw, the listener's
+queues (ss -lnt or netstat -L) and the counters that moved. Without --personality it compares
+linux-5.4, freebsd-12.1 and 4.3bsd.
+
+  --personality NAME   ${PERSONALITY_NAMES.join(', ')} (repeatable)
+  --backlog N          listen() backlog [3]
+  --clients N          clients that connect [backlog + 4]
+  --sysctl name=value  a sysctl in the personality's own spelling (repeatable)
+  --json               machine-readable output
+`;
+
+export interface DemoClient {
+  index: number;
+  port: number;
+  /** what the client saw */
+  outcome: 'established' | 'reset' | 'no answer';
+  /** SYNs the client sent */
+  syns: number;
+  /** ms from the first SYN to the SYN-ACK */
+  connectMs: number | null;
+  /** segments the server sent this client, tcpdump style */
+  server: string[];
+}
+
+export interface DemoResult {
+  personality: string;
+  backlog: number;
+  clients: DemoClient[];
+  queues: { acceptQueue: number; synQueue: number; backlog: number };
+  table: string;
+  counters: Record<string, number>;
+  log: string[];
+}
+
+/** One demo run: `clients` sequential connects to a listener that never accepts. */
+export async function runDemo(opts: { personality: PersonalityName; backlog: number; clients: number; sysctls?: Record<string, string> }): Promise<DemoResult> {
+  const clock = new VirtualClock();
+  const [a, b] = MemoryLink.pair();
+  const stack = new Stack({
+    personality: opts.personality, sysctls: opts.sysctls ?? {}, clock, link: a,
+    interfaces: [{ ip: '198.18.0.2/24' }], seed: 1,
+  });
+  const log: string[] = [];
+  stack.on('synflood', (e) => log.push(e.message));
+  const peer = new Peer({ link: b, clock, ip: '198.18.0.99', stackIp: '198.18.0.2' });
+  const fd = stack.bsd.socket('AF_INET', 'SOCK_STREAM');
+  stack.bsd.bind(fd, { address: '0.0.0.0', port: 80 });
+  stack.bsd.listen(fd, opts.backlog);
+  const before = stack.counters();
+  const clients: DemoClient[] = [];
+  for (let i = 0; i < opts.clients; i++) {
+    const port = 40000 + i;
+    const flow = peer.flow({ sport: port, dport: 80, isn: 1000 * (i + 1) });
+    const c: DemoClient = { index: i, port, outcome: 'no answer', syns: 0, connectMs: null, server: [] };
+    const start = clock.now();
+    const note = (s: { text: string; time: number }) => c.server.push(`+${Math.round(s.time - start)}ms ${s.text}`);
+    // SYN at 0, 1, 3, 7 s (Linux tcp_syn_retries schedule, shortened), give up at 15 s; a 10-ms RTT
+    const schedule = [0, 1000, 3000, 7000, 15000];
+    for (let k = 0; k < schedule.length - 1 && c.connectMs === null; k++) {
+      if (clock.now() < start + schedule[k]!) await clock.advanceAsync(start + schedule[k]! - clock.now());
+      flow.send({ flags: 'S', seq: flow.isn, options: { mss: 1460, sackOk: true, wscale: 7, ts: [1, 0] } });
+      c.syns++;
+      while (c.connectMs === null && clock.now() < start + schedule[k + 1]!) {
+        for (const s of await collect(peer, clock, 10)) {
+          note(s);
+          if (s.flags === 'S.' && c.connectMs === null) {
+            c.connectMs = Math.round(s.time - start);
+            flow.iss = s.seq;
+            flow.rcvNxt = (s.seq + 1) >>> 0;
+            flow.sndNxt = (flow.isn + 1) >>> 0;
+            flow.send({ flags: '.', options: { ts: [2, s.options.ts?.[0] ?? 0] } });
+            c.outcome = 'established';
+          }
+        }
+      }
+    }
+    if (c.connectMs !== null) {
+      // watch a second longer: a RST now means the server threw the connection away
+      for (const s of await collect(peer, clock, 1000)) {
+        note(s);
+        if (s.flags.startsWith('R')) c.outcome = 'reset';
+      }
+    }
+    clients.push(c);
+  }
+  const after = stack.counters();
+  const moved: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k as keyof typeof before] ?? 0);
+    if (d !== 0 && !k.startsWith('Wtcp') && !k.startsWith('Ip') && !k.startsWith('Icmp')) moved[k] = d;
+  }
+  const l = stack.listeners()[0]!;
+  const table = stack.family === 'freebsd' ? stack.formatNetstatL() : stack.formatSs();
+  stack.close();
+  peer.close();
+  return {
+    personality: opts.personality, backlog: opts.backlog, clients,
+    queues: { acceptQueue: l.acceptQueue, synQueue: l.synQueue, backlog: l.backlog },
+    table, counters: moved, log,
+  };
+}
+
+async function collect(peer: Peer, clock: VirtualClock, ms: number) {
+  await clock.advanceAsync(ms);
+  return (await peer.drain()).map((s) => ({ text: s.text, time: s.time, flags: s.flags, seq: s.seq, options: s.options }));
+}
+
+function printDemo(r: DemoResult): string {
+  const est = r.clients.filter((c) => c.outcome === 'established').length;
+  let out = `\n== ${r.personality}: listen(fd, ${r.backlog}), ${r.clients.length} clients, no accept() ==\n`;
+  out += `${est} of ${r.clients.length} clients got a connection`;
+  out += `; the rest: ${r.clients.filter((c) => c.outcome === 'reset').length} reset, ${r.clients.filter((c) => c.outcome === 'no answer').length} never answered\n\n`;
+  out += 'client  port   outcome      SYNs  connect   server sent\n';
+  for (const c of r.clients) {
+    out += `${String(c.index + 1).padEnd(8)}${String(c.port).padEnd(7)}${c.outcome.padEnd(13)}${String(c.syns).padEnd(6)}${(c.connectMs === null ? '-' : `${c.connectMs} ms`).padEnd(10)}${c.server.map((s) => s.replace(/^\+(\d+)ms (\S+ > \S+: )?/, '+$1ms ')).join('; ') || '-'}\n`;
+  }
+  out += `\n${r.table.trimEnd()}\n`;
+  if (r.log.length) out += `\nkernel log: ${r.log.join(' | ')}\n`;
+  out += `\ncounters: ${Object.entries(r.counters).map(([k, v]) => `${k} +${v}`).join(', ')}\n`;
+  return out;
+}
+
+async function cmdDemo(argv: string[]): Promise<number> {
+  const { flags, rest } = parseFlags(argv, { personality: 'list', backlog: 'number', clients: 'number', sysctl: 'list', json: 'boolean', help: 'boolean' });
+  if (flags.help) { process.stdout.write(DEMO_HELP); return 0; }
+  if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  const names = ((flags.personality as string[] | undefined) ?? ['linux-5.4', 'freebsd-12.1', '4.3bsd']).map(personalityArg);
+  const backlog = (flags.backlog as number | undefined) ?? 3;
+  if (backlog < -1000000 || backlog > 100000) throw new UsageError('--backlog out of range');
+  const clients = (flags.clients as number | undefined) ?? Math.max(backlog, 0) + 4;
+  if (clients < 1 || clients > 1000) throw new UsageError('--clients must be 1..1000');
+  const sysctls = sysctlArgs(flags.sysctl);
+  const results: DemoResult[] = [];
+  for (const p of names) {
+    // sysctls belong to one family: apply each only where it exists
+    const mine = Object.fromEntries(Object.entries(sysctls).filter(([k]) => new Sysctls(p).has(k)));
+    for (const k of Object.keys(sysctls)) {
+      if (!names.some((n) => new Sysctls(n).has(k))) throw new UsageError(`unknown sysctl ${k} for ${names.join(', ')}`);
+    }
+    results.push(await runDemo({ personality: p, backlog, clients, sysctls: mine }));
+  }
+  if (flags.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  else {
+    for (const r of results) process.stdout.write(printDemo(r));
+    process.stdout.write('\nRun `wtcp demo --help` for options; `wtcp sysctl --personality NAME` lists the knobs.\n');
+  }
+  return 0;
+}
+
+// ---- wtcp sysctl / presets ------------------------------------------------------------------------
+
+const SYSCTL_HELP = `usage: wtcp sysctl [--personality NAME] [name[=value]]...
+
+Prints every sysctl of a personality with its default (like sysctl -a), or the ones named;
+name=value checks and applies a value (to a throwaway copy) and prints the result, or the error
+the stack would give.
+`;
+
+function cmdSysctl(argv: string[]): number {
+  const { flags, rest } = parseFlags(argv, { personality: 'string', help: 'boolean' });
+  if (flags.help) { process.stdout.write(SYSCTL_HELP); return 0; }
+  const p = personalityArg(flags.personality ?? 'linux-5.4');
+  const s = new Sysctls(p);
+  if (rest.length === 0) {
+    for (const e of s.list()) process.stdout.write(`${e.name} = ${e.text}\n`);
+    return 0;
+  }
+  for (const arg of rest) {
+    const eq = arg.indexOf('=');
+    if (eq > 0) {
+      const name = arg.slice(0, eq);
+      s.set(name, arg.slice(eq + 1));
+      process.stdout.write(`${name} = ${s.getText(name)}\n`);
+    } else process.stdout.write(`${arg} = ${s.getText(arg)}\n`);
+  }
+  return 0;
+}
+
+function cmdPresets(argv: string[]): number {
+  const { flags } = parseFlags(argv, { help: 'boolean' });
+  if (flags.help) { process.stdout.write('usage: wtcp presets\n\nLists the personalities.\n'); return 0; }
+  for (const name of PERSONALITY_NAMES) process.stdout.write(`${name.padEnd(14)}${PRESETS[name].description}\n`);
+  return 0;
+}
+
+const HELP = `wtcp: a user-space TCP/IP stack with exact Linux, FreeBSD and 4.3BSD listen/accept queues
+
+usage: wtcp <command> [options]
+
+commands:
+  demo      watch a listen queue overflow, per personality (what npm start runs)
+  sysctl    list or try a personality's sysctls
+  presets   list the personalities
+
+Run \`wtcp <command> --help\` for a command's options.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(HELP); return 0; }
+    if (cmd === 'demo') return await cmdDemo(rest);
+    if (cmd === 'sysctl') return cmdSysctl(rest);
+    if (cmd === 'presets') return cmdPresets(rest);
+    throw new UsageError(`unknown command "${cmd}"`);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`wtcp: ${e.message}\nRun \`wtcp --help\` for usage.\n`);
+      return 2;
+    }
+    const err = e as { code?: string; message?: string };
+    if (err && typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code)) {
+      process.stderr.write(`wtcp: ${err.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+}
