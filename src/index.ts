@@ -1,2 +1,18 @@
 export * from './core-abi.js';
 export type { Link } from './links/link.js';
+
+export { Stack, DEFAULT_LIMITS, MAX_INTERFACES, RX_CHUNK_BYTES, formatSsListeners, formatNetstatListeners, synFloodMessage } from './stack.js';
+export type { StackOptions, StackLimits, InterfaceOptions, InterfaceInfo, ListenerInfo, SynFloodEvent, LogEvent } from './stack.js';
+export { BsdSockets, secsToRetrans, retransToSecs } from './bsd.js';
+export type {
+  SockAddr, AcceptResult, AcceptFilterArg, SockOptValue, SockOptLevel, SockOptName, SocketDomain, SocketType, SocketProtocol,
+} from './bsd.js';
+export { SocketError, ERRNO_NAMES, errnoNumber, strerror } from './errno.js';
+export type { ErrnoName, ErrnoFamily } from './errno.js';
+export { RealClock, VirtualClock } from './clock.js';
+export type { Clock, TimerHandle } from './clock.js';
+export { MemoryLink, MemoryHub } from './links/memory.js';
+export type { MemoryLinkOptions, MemoryDelivery } from './links/memory.js';
+export { Core, CoreAbortError, getCoreModule, loadCoreModule, setCoreModule } from './core.js';
+export type { CoreOptions, CoreVariant } from './core.js';
+export { parseIPv4, formatIPv4, parseCidr, parseMac, formatMac, macFromIp, isIPv4, isMac } from './addr.js';

@@ -6,6 +6,7 @@ import { cFlags, cRxLen, CF_EOF, CF_DEAD, rxPeek } from './conn';
 
 @inline const ACCF_DATA: i32 = 1;
 @inline const ACCF_HTTP: i32 = 2;
+@inline const ACCF_DNS: i32 = 3;
 /** how much of the buffer httpready looks at; a full receive buffer also releases (sbspace == 0) */
 @inline const HTTP_SCAN: i32 = 16384;
 
@@ -15,6 +16,13 @@ export function accfReady(c: i32, filter: i32): bool {
   if ((f & (CF_EOF | CF_DEAD)) != 0) return true;
   const n = unchecked(cRxLen[c]);
   if (filter == ACCF_DATA) return n > 0;
+  if (filter == ACCF_DNS) {
+    // accf_dns (sys/netinet/accf_dns.c): a whole DNS-over-TCP query, i.e. the 2-byte length and that many bytes
+    if (n < 2) return false;
+    const p = scratchPtr();
+    rxPeek(c, p, 2);
+    return n - 2 >= <i32>((at(p, 0) << 8) | at(p, 1));
+  }
   if (filter != ACCF_HTTP) return true;
   if (n >= HTTP_SCAN) return true;
   const p = scratchPtr();

@@ -7,10 +7,10 @@ import {
   sRaddr, sLaddr, sRport, sLport, sIrs, sIss, sTsRecent, sListener, sMss, sFlags, sSndWs, sNumTo,
   sIface, synFree, SF_TS, SF_SACK, SF_WS,
 } from './synq';
-import { lSynq, lYoung, lFlags, listenerMaybeFree, LFL_REUSEADDR } from './listener';
+import { lSynq, lYoung, lFlags, listenerMaybeFree, LFL_REUSEADDR, LFL_REUSEPORT } from './listener';
 import {
   connAlloc, connEstablish, cIss, cIrs, cSndUna, cSndNxt, cSndWnd, cRcvNxt, cRcvBuf, cSndWs, cRcvWs,
-  cMss, cTsRecent, cTsOff, cFlags, CF_TS, CF_SACK, CF_WS,
+  cMss, cTsRecent, cTsOff, cFlags, CF_TS, CF_SACK, CF_WS, connSetReusePort,
 } from './conn';
 
 /** The MSS we offer: interface MTU (1500 on every link here) less the IPv4 and TCP headers. */
@@ -41,6 +41,7 @@ export function childFromEmbryo(e: i32, rcvBuf: u32, rcvWs: u32, tsOff: u32, pee
   const c = connAlloc(<i32>unchecked(sIface[e]), unchecked(sLaddr[e]), <u32>unchecked(sLport[e]),
     unchecked(sRaddr[e]), <u32>unchecked(sRport[e]), (unchecked(lFlags[l]) & LFL_REUSEADDR) != 0);
   if (c < 0) return -1;
+  if ((unchecked(lFlags[l]) & LFL_REUSEPORT) != 0) connSetReusePort(c);
   const f = unchecked(sFlags[e]);
   const iss = unchecked(sIss[e]);
   unchecked(cIss[c] = iss); unchecked(cIrs[c] = unchecked(sIrs[e]));
@@ -72,6 +73,7 @@ export function childFromCookie(iface: i32, laddr: u32, lport: u32, raddr: u32, 
   rcvBuf: u32, rcvWs: u32, peerWnd: u32): i32 {
   const c = connAlloc(iface, laddr, lport, raddr, rport, (unchecked(lFlags[listener]) & LFL_REUSEADDR) != 0);
   if (c < 0) return -1;
+  if ((unchecked(lFlags[listener]) & LFL_REUSEPORT) != 0) connSetReusePort(c);
   unchecked(cIss[c] = iss); unchecked(cIrs[c] = irs);
   unchecked(cSndUna[c] = iss + 1); unchecked(cSndNxt[c] = iss + 1);
   unchecked(cRcvNxt[c] = irs + 1);
