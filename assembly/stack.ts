@@ -113,7 +113,9 @@ export function poolAlloc(bytes: usize): usize {
   poolBytes += bytes;
   return p;
 }
-export function memoryBytes(): i32 { return <i32>poolBytes; }
+let heapEnd: usize = 0;
+/** Bytes the core took at init: every pool and table (everything allocated after the static data). */
+export function memoryBytes(): i32 { return heapEnd != 0 ? <i32>(heapEnd - __heap_base) : <i32>poolBytes; }
 
 let initialised = false;
 
@@ -138,6 +140,7 @@ export function init(
   arpInit(arpEntries);
   timersInit(maxSyn + maxConn);
   tcpInit(maxListeners, maxSyn, maxConn, synBuckets, rxChunks);
+  heapEnd = heap.alloc(16);   // the stub allocator is a bump pointer: this marks where init's allocations end
   initialised = true;
   return 0;
 }

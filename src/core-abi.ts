@@ -48,6 +48,8 @@ export const KNOBS = [
   'ip_default_ttl',
   'rcv_wscale',           // our window-scale shift when scaling is negotiated
   'mss_default',          // MSS assumed when the peer sends none (536)
+  // --- linux, added later ---
+  'linux_init_rwnd',      // segments the SYN-ACK window is capped to (tcp_default_init_rwnd before 4.20: 20), 0 = none
 ] as const;
 export type KnobName = typeof KNOBS[number];
 export const KNOB: { [K in KnobName]: number } = Object.fromEntries(KNOBS.map((k, i) => [k, i])) as never;

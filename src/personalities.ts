@@ -93,6 +93,7 @@ const LINUX_5_4: Readonly<Record<string, DefaultSpec>> = {
   'net.ipv4.ip_default_ttl': 64,            // IPDEFTTL
   'wtcp.linux.ehash_entries': LINUX_EHASH_ENTRIES,
   'wtcp.linux.synq_full_gt': 0,
+  'wtcp.linux.init_rwnd_segments': 0,
   'wtcp.linux.synrecv_rst_challenge': 0,
   'wtcp.linux.synrecv_tsecr_check': 0,
 };
@@ -161,6 +162,7 @@ export const PRESETS: Readonly<Record<PersonalityName, Personality>> = frozen({
       'net.core.somaxconn': 128,
       'net.ipv4.tcp_max_syn_backlog': maxSynBacklog(256),
       'net.ipv4.tcp_rmem': [4096, 87380, 6291456], // before 4.20
+      'wtcp.linux.init_rwnd_segments': 20,        // tcp_default_init_rwnd, before 4.20
     },
   },
   'linux-5.4': {

@@ -500,7 +500,8 @@ export class Stack {
       this.#cancelTimer();
       return;
     }
-    const due = this.#epoch + now + t;
+    // the unwrapped time: `now` wraps at 2^32 ms, and a due time built from it would then lie in the past
+    const due = this.#epoch + Math.floor(this.clock.now() - this.#epoch) + t;
     if (this.#timer !== undefined && due === this.#timerDue) return;
     this.#cancelTimer();
     this.#timerDue = due;

@@ -250,6 +250,12 @@ const LINUX = defs('linux', [
     source: 'wtcp pseudo-sysctl; spec 2.3 and 2.13',
   },
   {
+    name: 'wtcp.linux.init_rwnd_segments',
+    kind: 'int', min: 0, max: 65535, access: 'creation', knob: 'linux_init_rwnd',
+    description: 'Version switch: the SYN-ACK window is capped to this many segments (20 before 4.20, 0 = no cap).',
+    source: 'wtcp pseudo-sysctl; tcp_default_init_rwnd (TCP_INIT_CWND * 2), removed by "tcp: up initial rmem to 128KB and SYN rwin to around 64KB" (4.20)',
+  },
+  {
     name: 'wtcp.linux.synrecv_rst_challenge',
     kind: 'bool', access: 'creation', knob: 'synrecv_rst_challenge',
     description: 'Version switch: an in-window RST not at RCV.NXT for a request draws a challenge ACK (1) or kills it (0).',
@@ -525,6 +531,7 @@ const KNOB_SOURCES: Readonly<Record<FamilyName, Readonly<Record<string, KnobSour
     tcp_synack_retries: (r) => r.int('net.ipv4.tcp_synack_retries'),
     tcp_max_syn_backlog: (r) => r.int('net.ipv4.tcp_max_syn_backlog'),
     synq_full_gt: (r) => r.int('wtcp.linux.synq_full_gt'),
+    linux_init_rwnd: (r) => r.int('wtcp.linux.init_rwnd_segments'),
     synrecv_rst_challenge: (r) => r.int('wtcp.linux.synrecv_rst_challenge'),
     synrecv_tsecr_check: (r) => r.int('wtcp.linux.synrecv_tsecr_check'),
     tcp_timestamps: (r) => r.int('net.ipv4.tcp_timestamps'),

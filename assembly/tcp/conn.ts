@@ -8,7 +8,7 @@
 // until connClose()/connAbort().
 import { NOW, knob, count, postEvent, poolAlloc, scratchPtr, countSub } from '../stack';
 import {
-  K_FAMILY, FAMILY_LINUX, FAMILY_BSD43, FAMILY_FREEBSD, K_TCP_TIMESTAMPS,
+  K_FAMILY, FAMILY_LINUX, FAMILY_BSD43, FAMILY_FREEBSD, K_TCP_TIMESTAMPS, K_FB_INSECURE_RST,
   C_TCP_CURR_ESTAB, C_TCP_ESTAB_RESETS, C_CHALLENGE_ACK, C_NO_MEMORY, C_ABORT_ON_CLOSE, C_TCP_RETRANS_SEGS,
   EV_READABLE, EV_CONN_ERROR, EV_CONN_CLOSED, E_AGAIN, E_CONNRESET, E_TIMEDOUT, E_INVAL,
 } from '../abi';
@@ -23,6 +23,9 @@ import {
 import { optReset, optTsW, optNop, tcpSend } from './output';
 import { qRemove, lAccf, iqRemove, aqPush, ACCF_NONE } from './listener';
 import { accfReady } from './accf';
+import { setTwIss } from './segment';
+import { tcpDispatch } from './input';
+import { bsdConnDropReset, bsdDropWithResetNoSocket } from './bsd43';
 
 // states (RFC 9293 §3.3.2)
 @inline export const ST_CLOSED: u8 = 0;
@@ -48,6 +51,7 @@ import { accfReady } from './accf';
 @inline export const CF_WS: u32 = 0x0200;
 @inline export const CF_REUSEADDR: u32 = 0x0400;
 @inline export const CF_FIN_SENT: u32 = 0x0800;
+@inline export const CF_REUSEPORT: u32 = 0x1000;   // inherited from the listener (bind rules)
 
 @inline const CHUNK: i32 = 2048;
 @inline const TIME_WAIT_MS: u32 = 60000;       // Linux TCP_TIMEWAIT_LEN; 2*MSL on the BSDs
@@ -100,6 +104,8 @@ const portConnReuse = new StaticArray<u16>(65536);
 const portConnNoReuse = new StaticArray<u16>(65536);
 const portTwReuse = new StaticArray<u16>(65536);
 const portTwNoReuse = new StaticArray<u16>(65536);
+const portReusePort = new StaticArray<u16>(65536);
+const portNoReusePort = new StaticArray<u16>(65536);
 
 export function connInit(n: i32, rxChunks: i32): void {
   nC = n;
@@ -151,6 +157,8 @@ export function connLookup(laddr: u32, lport: u32, raddr: u32, rport: u32): i32 
 function portAccount(c: i32, delta: i32): void {
   const p = <i32>unchecked(cLport[c]);
   const reuse = (unchecked(cFlags[c]) & CF_REUSEADDR) != 0;
+  if ((unchecked(cFlags[c]) & CF_REUSEPORT) != 0) unchecked(portReusePort[p] = <u16>(<i32>unchecked(portReusePort[p]) + delta));
+  else unchecked(portNoReusePort[p] = <u16>(<i32>unchecked(portNoReusePort[p]) + delta));
   if (tw(c)) {
     if (reuse) unchecked(portTwReuse[p] = <u16>(<i32>unchecked(portTwReuse[p]) + delta));
     else unchecked(portTwNoReuse[p] = <u16>(<i32>unchecked(portTwNoReuse[p]) + delta));
@@ -169,6 +177,8 @@ export function connPortUsage(port: i32): i32 {
   if (t2 > 0) m |= 4;
   if (a > 0) m |= 8;
   if (b > 0) m |= 16;
+  if (unchecked(portReusePort[port]) > 0) m |= 32;
+  if (unchecked(portNoReusePort[port]) > 0) m |= 64;
   return m;
 }
 
@@ -224,6 +234,16 @@ export function connFree(c: i32): void {
 }
 
 export function connsInUse(): i32 { return inUse; }
+
+/** A child inherits SO_REUSEPORT from its listener (kept apart for the host's bind checks). */
+export function connSetReusePort(c: i32): void {
+  portAccount(c, -1);
+  unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_REUSEPORT);
+  portAccount(c, 1);
+}
+
+/** accept(): from now on the host holds the handle (events are posted, nothing frees it behind the host's back). */
+export function connOwn(c: i32): void { unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_USER); }
 @inline export function connIsDead(c: i32): bool { return (unchecked(cFlags[c]) & CF_DEAD) != 0; }
 
 /** Move a connection into ESTABLISHED (a completed handshake). */
@@ -271,8 +291,15 @@ export function connKill(c: i32, err: i32): void {
   // still queued, never accepted
   const l = unchecked(cListener[c]);
   const fam = knob(K_FAMILY);
+  if (fam == FAMILY_FREEBSD && (f & CF_INCOMPLETE) != 0 && l >= 0) {
+    // FreeBSD: tcp_close -> soisdisconnected -> socantrcvmore wakes the accept filter, whose test
+    // (soreadable: EOF or so_error) now passes, so soisconnected moves the socket to sol_comp with
+    // SS_ISDISCONNECTED set: accept() returns ECONNABORTED (listen-behaviour.md §3.9, §3.11)
+    iqRemove(l, c); aqPush(l, c);
+    return;
+  }
   if (fam == FAMILY_BSD43 || (f & CF_INCOMPLETE) != 0) {
-    // 4.3BSD: sofree() unlinks it, accept() never sees it; FreeBSD: a filter-pending socket is aborted
+    // 4.3BSD: sofree() unlinks it, accept() never sees it (FreeBSD's filter-pending sockets: above)
     if (l >= 0) qRemove(l, c);
     connFree(c);
   }
@@ -302,6 +329,14 @@ function rxAppend(c: i32, p: usize, len: i32): i32 {
   }
   unchecked(cRxLen[c] = unchecked(cRxLen[c]) + done);
   return done;
+}
+
+/** Bytes that arrived before the connection existed (4.3BSD SYN data): buffer them, advance RCV.NXT. */
+export function connDeliver(c: i32, p: usize, len: i32): i32 {
+  if (len <= 0) return 0;
+  const got = rxAppend(c, p, len);
+  unchecked(cRcvNxt[c] = unchecked(cRcvNxt[c]) + <u32>got);
+  return got;
 }
 
 /** Copy up to `max` buffered bytes starting `skip` bytes in, without consuming (accept filters). */
@@ -362,6 +397,15 @@ export function connInput(c: i32): void {
     closedReply();
     return;
   }
+  if (st == ST_TIME_WAIT && (segFlags & (TH_SYN | TH_RST | TH_ACK)) == TH_SYN && seqGt(segSeq, unchecked(cRcvNxt[c]))) {
+    // a new connection request above the old sequence space ends TIME-WAIT and goes to the listener
+    // (Linux tcp_timewait_state_process TCP_TW_SYN; FreeBSD tcp_twcheck; 4.3BSD tcp_input)
+    if (fam == FAMILY_LINUX) { let isn = unchecked(cSndNxt[c]) + 65535 + 2; if (isn == 0) isn = 1; setTwIss(isn); }
+    else if (fam == FAMILY_BSD43) setTwIss(unchecked(cRcvNxt[c]) + 125 * 1024);   // TCP_ISSINCR
+    connFree(c);
+    tcpDispatch();
+    return;
+  }
   if (optTs && (unchecked(cFlags[c]) & CF_TS) != 0 && seqLe(segSeq, unchecked(cRcvNxt[c]))) unchecked(cTsRecent[c] = optTsVal);
   // first: sequence number
   if (!acceptable(c)) {
@@ -370,15 +414,17 @@ export function connInput(c: i32): void {
   }
   // second: RST (RFC 5961 §3.2: exact => reset, otherwise in window => challenge ACK)
   if ((segFlags & TH_RST) != 0) {
-    if (segSeq == unchecked(cRcvNxt[c]) || fam == FAMILY_BSD43) {
+    if (segSeq == unchecked(cRcvNxt[c]) || fam == FAMILY_BSD43 ||
+        (fam == FAMILY_FREEBSD && knob(K_FB_INSECURE_RST) != 0)) {   // FreeBSD net.inet.tcp.insecure_rst
       if (st == ST_TIME_WAIT || st == ST_LAST_ACK || st == ST_CLOSING) { connFinish(c); return; }
+      if (fam == FAMILY_BSD43) bsdConnDropReset(c);   // 4.3BSD tcp_drop(): a RST|ACK answers the RST
       connKill(c, E_CONNRESET);
     } else challengeAck(c);
     return;
   }
   // fourth: SYN in a synchronized state (RFC 5961 §4: challenge ACK; 4.3BSD: reset)
   if ((segFlags & TH_SYN) != 0) {
-    if (fam == FAMILY_BSD43) { connSendReset(c); connKill(c, E_CONNRESET); }
+    if (fam == FAMILY_BSD43) { bsdConnDropReset(c); connKill(c, E_CONNRESET); bsdDropWithResetNoSocket(); } // tcp_drop + dropwithreset
     else challengeAck(c);
     return;
   }
@@ -466,13 +512,14 @@ function closedReply(): void {
 
 /** The RST a segment gets when nothing accepts it (RFC 9293 §3.10.7.1). */
 export function replyReset(): void {
+  if ((segFlags & TH_RST) != 0) return;   // never a RST for a RST
   optReset();
   if ((segFlags & TH_ACK) != 0) {
     tcpSend(segIfaceG(), segDstG(), segSrcG(), segDportG(), segSportG(), segAck, 0, TH_RST, 0, 0, 0);
   } else {
     let n = <u32>segLen;
     if ((segFlags & TH_SYN) != 0) n++;
-    if ((segFlags & TH_FIN) != 0) n++;
+    if ((segFlags & TH_FIN) != 0 && knob(K_FAMILY) != FAMILY_BSD43) n++;   // 4.3BSD dropwithreset counts only the SYN
     tcpSend(segIfaceG(), segDstG(), segSrcG(), segDportG(), segSportG(), 0, segSeq + n, TH_RST | TH_ACK, 0, 0, 0);
   }
 }

@@ -27,7 +27,7 @@ export function tcpInput(iface: i32, src: u32, dst: u32, p: usize, len: i32, bca
   tcpDispatch();
 }
 
-function tcpDispatch(): void {
+export function tcpDispatch(): void {
   const c = connLookup(segDst, segDport, segSrc, segSport);
   if (c >= 0) { connInput(c); return; }
   const fam = knob(K_FAMILY);

@@ -7,7 +7,7 @@ import { NOW, knob, count, postEvent } from '../stack';
 import {
   K_TCP_SYNCOOKIES, K_TCP_ABORT_ON_OVERFLOW, K_TCP_SYNACK_RETRIES, K_TCP_MAX_SYN_BACKLOG, K_SYNQ_FULL_GT,
   K_SYNRECV_RST_CHALLENGE, K_SYNRECV_TSECR_CHECK, K_TCP_TIMESTAMPS, K_TCP_SACK, K_TCP_WINDOW_SCALING,
-  K_TCP_INVALID_RATELIMIT, K_TCP_RMEM_DEFAULT, K_RCV_WSCALE,
+  K_TCP_INVALID_RATELIMIT, K_TCP_RMEM_DEFAULT, K_RCV_WSCALE, K_LINUX_INIT_RWND,
   C_SYNCOOKIES_SENT, C_SYNCOOKIES_RECV, C_SYNCOOKIES_FAILED, C_EMBRYONIC_RSTS, C_LISTEN_OVERFLOWS,
   C_LISTEN_DROPS, C_REQQ_FULL_DO_COOKIES, C_REQQ_FULL_DROP, C_TCP_TIMEOUTS, C_TSECR_REJECTED,
   C_CHALLENGE_ACK, C_DEFER_ACCEPT_DROP, C_TCP_ATTEMPT_FAILS, C_TCP_RETRANS_SEGS, C_ACK_SKIPPED_SYNRECV,
@@ -16,10 +16,10 @@ import {
 import { seqGt, seqLt, seqInRange } from './seq';
 import {
   segIface, segSrc, segDst, segSport, segDport, segSeq, segAck, segFlags, segWnd, segLen, segBcast,
-  optMss, optWs, optSackOk, optTs, optTsVal, optTsEcr, TH_FIN, TH_SYN, TH_RST, TH_ACK,
+  optMss, optWs, optSackOk, optTs, optTsVal, optTsEcr, TH_FIN, TH_SYN, TH_RST, TH_ACK, twIss, twIssSet,
 } from './segment';
 import {
-  sRaddr, sLaddr, sRport, sLport, sIrs, sIss, sTsRecent, sTsFirst, sListener, sMss, sFlags, sSndWs,
+  sRaddr, synLaddr, sRport, sLport, sIrs, sIss, sTsRecent, sTsFirst, sTsLast, sListener, sMss, sFlags, sSndWs,
   sNumTo, sIface, sPeerWnd, sLastDup, synAlloc, synHas, synSetFlag, SF_TS, SF_SACK, SF_WS, SF_ACKED,
 } from './synq';
 import {
@@ -54,7 +54,11 @@ function listenOverflow(l: i32): void { count(C_LISTEN_OVERFLOWS); unchecked(lOv
 function initialWindow(ts: bool): u32 {
   const mss = ourMss() - (ts ? 12 : 0);
   const space = <u32>knob(K_TCP_RMEM_DEFAULT) >> 1;
-  return space > mss ? (space / mss) * mss : space;
+  let w = space > mss ? (space / mss) * mss : space;
+  // before 4.20, tcp_default_init_rwnd capped it at TCP_INIT_CWND * 2 = 20 segments
+  const cap = <u32>knob(K_LINUX_INIT_RWND) * mss;
+  if (cap != 0 && w > cap) w = cap;
+  return w;
 }
 
 /** SYN-ACK with Linux's option layout (tcp_options_write): MSS, SACK-perm + TS (or NOPs), NOP + WS. */
@@ -73,10 +77,11 @@ function sendSynAck(iface: i32, laddr: u32, lport: u32, raddr: u32, rport: u32, 
 
 function resendSynAck(e: i32): bool {
   const ts = synHas(e, SF_TS);
-  const ok = sendSynAck(<i32>unchecked(sIface[e]), unchecked(sLaddr[e]), <u32>unchecked(sLport[e]),
+  const tsval = ts ? NOW + tsOff(synLaddr(e), unchecked(sRaddr[e])) : 0;
+  unchecked(sTsLast[e] = tsval);   // snt_tsval_last
+  const ok = sendSynAck(<i32>unchecked(sIface[e]), synLaddr(e), <u32>unchecked(sLport[e]),
     unchecked(sRaddr[e]), <u32>unchecked(sRport[e]), unchecked(sIss[e]), unchecked(sIrs[e]),
-    synHas(e, SF_WS), synHas(e, SF_SACK), ts,
-    ts ? NOW + tsOff(unchecked(sLaddr[e]), unchecked(sRaddr[e])) : 0, unchecked(sTsRecent[e]));
+    synHas(e, SF_WS), synHas(e, SF_SACK), ts, tsval, unchecked(sTsRecent[e]));
   if (ok) count(C_TCP_RETRANS_SEGS);
   return ok;
 }
@@ -99,9 +104,9 @@ function oowLimited(e: i32): bool {
 function reqSendAck(e: i32): void {
   optReset();
   const ts = synHas(e, SF_TS);
-  if (ts) { optNop(); optNop(); optTsW(NOW + tsOff(unchecked(sLaddr[e]), unchecked(sRaddr[e])), unchecked(sTsRecent[e])); }
+  if (ts) { optNop(); optNop(); optTsW(NOW + tsOff(synLaddr(e), unchecked(sRaddr[e])), unchecked(sTsRecent[e])); }
   const ws = synHas(e, SF_WS) ? <u32>knob(K_RCV_WSCALE) : 0;
-  tcpSend(<i32>unchecked(sIface[e]), unchecked(sLaddr[e]), unchecked(sRaddr[e]), <u32>unchecked(sLport[e]),
+  tcpSend(<i32>unchecked(sIface[e]), synLaddr(e), unchecked(sRaddr[e]), <u32>unchecked(sLport[e]),
     <u32>unchecked(sRport[e]), unchecked(sIss[e]) + 1, unchecked(sIrs[e]) + 1, TH_ACK, initialWindow(ts) >> ws, 0, 0);
 }
 
@@ -117,8 +122,8 @@ export function linuxListenerInput(l: i32): void {
       // r > 0: not a valid cookie, fall through to the RST
     }
   }
+  if ((segFlags & TH_RST) != 0) return;                      // tcp_v4_send_reset never answers a RST
   if ((segFlags & TH_ACK) != 0) { replyReset(); return; }   // tcp_rcv_state_process: return 1 => RST
-  if ((segFlags & TH_RST) != 0) return;
   if ((segFlags & TH_SYN) == 0) return;
   if ((segFlags & TH_FIN) != 0) return;                      // SYN|FIN: discard (§2.4.3)
   if (segBcast) return;
@@ -132,17 +137,19 @@ function cookieAck(l: i32): i32 {
   const idx = linuxCookieCheck(segSrc, segDst, segSport, segDport, irs, iss, count2);
   if (idx < 0) { count(C_SYNCOOKIES_FAILED); return 1; }
   count(C_SYNCOOKIES_RECV);
-  // options come back from the TSecr bits; no timestamps => no WS, no SACK
+  // cookie_timestamp_decode: options come back from the TSecr bits; no timestamps => no WS, no SACK.
+  // A refusal here is not counted as a failed cookie: the segment just goes on to the listener's RST.
   let ws: i32 = -1; let sack = false; let ts = false;
   const off = tsOff(segDst, segSrc);
-  if (optTs && optTsEcr != 0 && knob(K_TCP_TIMESTAMPS) != 0) {
-    const dec = linuxCookieTsDecode(optTsEcr - off);
-    if (dec < 0) { count(C_SYNCOOKIES_FAILED); return 1; }
+  if (optTs) {
+    if (knob(K_TCP_TIMESTAMPS) == 0) return 1;
+    const dec = linuxCookieTsDecode(optTsEcr != 0 ? optTsEcr - off : 0);
+    if (dec < 0) return 1;
     ts = true;
     ws = linuxTsWscale(dec);
     sack = linuxTsSack(dec);
-    if (ws >= 0 && knob(K_TCP_WINDOW_SCALING) == 0) { count(C_SYNCOOKIES_FAILED); return 1; }
-    if (sack && knob(K_TCP_SACK) == 0) { count(C_SYNCOOKIES_FAILED); return 1; }
+    if (sack && knob(K_TCP_SACK) == 0) return 1;
+    if (ws >= 0 && knob(K_TCP_WINDOW_SCALING) == 0) return 1;
   }
   // tcp_get_cookie_sock -> syn_recv_sock: a full accept queue drops silently, whatever abort_on_overflow says
   if (acceptFull(l)) { listenOverflow(l); listenDrop(l); return 0; }
@@ -161,7 +168,7 @@ function cookieAck(l: i32): i32 {
 function connRequest(l: i32): void {
   const syncookies = knob(K_TCP_SYNCOOKIES);
   let wantCookie = false;
-  if (syncookies == 2 || synqFull(l)) {
+  if ((syncookies == 2 || synqFull(l)) && !twIssSet) {
     // tcp_syn_flood_action
     if (syncookies != 0) { wantCookie = true; count(C_REQQ_FULL_DO_COOKIES); }
     else count(C_REQQ_FULL_DROP);
@@ -178,7 +185,7 @@ function connRequest(l: i32): void {
   let ws = optWs >= 0 && knob(K_TCP_WINDOW_SCALING) != 0;
   if (wantCookie && !optTs) { ts = false; sack = false; ws = false; }
   const peerMss = optMss != 0 ? optMss : 536;
-  if (!wantCookie && syncookies == 0) {
+  if (!wantCookie && syncookies == 0 && !twIssSet) {
     // the last quarter of tcp_max_syn_backlog is kept for proven peers; no peer is proven here
     const m = knob(K_TCP_MAX_SYN_BACKLOG);
     if (m - unchecked(lSynq[l]) < (m >> 2)) { listenDrop(l); return; }
@@ -195,7 +202,7 @@ function connRequest(l: i32): void {
   }
   const e = synAlloc(segIface, segDst, segDport, segSrc, segSport, l);
   if (e < 0) { count(C_NO_MEMORY); listenDrop(l); return; }
-  const iss = isnGenerate(segDst, segSrc, segDport, segSport, NOW * 1000);
+  const iss = twIssSet ? twIss : isnGenerate(segDst, segSrc, segDport, segSport, NOW * 1000);
   unchecked(sIrs[e] = segSeq); unchecked(sIss[e] = iss);
   unchecked(sMss[e] = <u16>peerMss);
   unchecked(sPeerWnd[e] = <u16>segWnd);
@@ -207,6 +214,7 @@ function connRequest(l: i32): void {
   const tsval = NOW + off;
   unchecked(sTsRecent[e] = ts ? optTsVal : 0);
   unchecked(sTsFirst[e] = tsval);
+  unchecked(sTsLast[e] = tsval);
   synqAdded(l);
   sendSynAck(segIface, segDst, segDport, segSrc, segSport, iss, segSeq, ws, sack, ts, tsval, optTsVal);
   timerSet(e, NOW + TCP_TIMEOUT_INIT, NOW);
@@ -231,9 +239,8 @@ export function linuxEmbryoInput(e: i32): void {
   if (optTs && hasTs) {
     pawsReject = <i32>(unchecked(sTsRecent[e]) - optTsVal) > TCP_PAWS_WINDOW;
     if (optTsEcr != 0 && knob(K_SYNRECV_TSECR_CHECK) != 0) {
-      const first = unchecked(sTsFirst[e]);
-      const last = NOW + tsOff(unchecked(sLaddr[e]), unchecked(sRaddr[e]));
-      tsecrReject = !seqInRange(optTsEcr, first, last + 1);
+      // between(tsecr, snt_tsval_first, snt_tsval_last)
+      tsecrReject = !seqInRange(optTsEcr, unchecked(sTsFirst[e]), unchecked(sTsLast[e]) + 1);
     }
   }
   // 1. a pure retransmitted SYN: SYN-ACK again (rate limited) and push the timer out
@@ -284,7 +291,7 @@ export function linuxEmbryoInput(e: i32): void {
     embryonicReset(e, true);
     return;
   }
-  const c = childFromEmbryo(e, wnd, <u32>knob(K_RCV_WSCALE), hasTs ? tsOff(unchecked(sLaddr[e]), unchecked(sRaddr[e])) : 0, segWnd);
+  const c = childFromEmbryo(e, wnd, <u32>knob(K_RCV_WSCALE), hasTs ? tsOff(synLaddr(e), unchecked(sRaddr[e])) : 0, segWnd);
   if (c < 0) { listenDrop(l); return; }
   synqRelease(e);
   aqPush(l, c);

@@ -6,7 +6,7 @@ import { knob, postEvent } from '../stack';
 import { K_FAMILY, FAMILY_LINUX, FAMILY_FREEBSD, EV_ACCEPT_READY, E_AGAIN, E_CONNABORTED, E_INVAL,
   LF_STATE, LF_ACCEPTQ, LF_SYNQ, LF_INCOMPQ, LF_BACKLOG, LF_PORT, LF_ADDR, LF_OVERFLOWS, LF_DROPS } from '../abi';
 import { tableKey } from './secrets';
-import { cQNext, cQPrev, cListener, connIsDead, connFree, connPortUsage, cFlags, CF_QUEUED, CF_INCOMPLETE } from './conn';
+import { cQNext, cQPrev, cListener, connIsDead, connFree, connPortUsage, connOwn, cFlags, CF_QUEUED, CF_INCOMPLETE } from './conn';
 import { linuxListenerClose } from './linux';
 import { fbsdListenerClose } from './freebsd';
 import { bsdListenerClose } from './bsd43';
@@ -173,6 +173,20 @@ export function aqPush(l: i32, c: i32): void {
   if (n == 1) postEvent(EV_ACCEPT_READY, <u32>l, 0);
 }
 
+/** 4.3BSD soqinsque(): at the head of so_q, which accept() also takes from: newest first (LIFO). */
+export function aqPushFront(l: i32, c: i32): void {
+  const h = unchecked(lAqHead[l]);
+  unchecked(cQPrev[c] = -1);
+  unchecked(cQNext[c] = h);
+  if (h >= 0) unchecked(cQPrev[h] = c); else unchecked(lAqTail[l] = c);
+  unchecked(lAqHead[l] = c);
+  unchecked(cListener[c] = l);
+  unchecked(cFlags[c] = (unchecked(cFlags[c]) | CF_QUEUED) & ~CF_INCOMPLETE);
+  const n = unchecked(lAcceptq[l]) + 1;
+  unchecked(lAcceptq[l] = n);
+  if (n == 1) postEvent(EV_ACCEPT_READY, <u32>l, 0);
+}
+
 /** Remove a connection from whichever queue of `l` holds it. */
 export function qRemove(l: i32, c: i32): void {
   const f = unchecked(cFlags[c]);
@@ -219,6 +233,7 @@ export function listenerAccept(l: i32): i32 {
     connFree(c);
     return -E_CONNABORTED;
   }
+  connOwn(c);
   return c;
 }
 

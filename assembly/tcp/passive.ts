@@ -4,7 +4,7 @@
 import { NOW, count } from '../stack';
 import { C_TCP_PASSIVE_OPENS } from '../abi';
 import {
-  sRaddr, sLaddr, sRport, sLport, sIrs, sIss, sTsRecent, sListener, sMss, sFlags, sSndWs, sNumTo,
+  sRaddr, synLaddr, sRport, sLport, sIrs, sIss, sTsRecent, sListener, sMss, sFlags, sSndWs, sNumTo,
   sIface, synFree, SF_TS, SF_SACK, SF_WS,
 } from './synq';
 import { lSynq, lYoung, lFlags, listenerMaybeFree, LFL_REUSEADDR, LFL_REUSEPORT } from './listener';
@@ -38,7 +38,7 @@ export function synqRelease(e: i32): void {
  */
 export function childFromEmbryo(e: i32, rcvBuf: u32, rcvWs: u32, tsOff: u32, peerWnd: u32): i32 {
   const l = <i32>unchecked(sListener[e]);
-  const c = connAlloc(<i32>unchecked(sIface[e]), unchecked(sLaddr[e]), <u32>unchecked(sLport[e]),
+  const c = connAlloc(<i32>unchecked(sIface[e]), synLaddr(e), <u32>unchecked(sLport[e]),
     unchecked(sRaddr[e]), <u32>unchecked(sRport[e]), (unchecked(lFlags[l]) & LFL_REUSEADDR) != 0);
   if (c < 0) return -1;
   if ((unchecked(lFlags[l]) & LFL_REUSEPORT) != 0) connSetReusePort(c);

@@ -38,6 +38,15 @@ export let optSackOk: bool = false;
 export let optTs: bool = false;
 export let optTsVal: u32 = 0;
 export let optTsEcr: u32 = 0;
+/**
+ * A SYN that ended a TIME-WAIT connection carries that connection's suggestion for the new ISS
+ * (Linux tcp_timewait_state_process: tw_snd_nxt + 65535 + 2; 4.3BSD: rcv_nxt + TCP_ISSINCR).
+ * Set by conn.ts for the one segment being processed; Linux also lets such a SYN skip the
+ * SYN-queue-full test (tcp_conn_request's `!isn`).
+ */
+export let twIss: u32 = 0;
+export let twIssSet: bool = false;
+export function setTwIss(v: u32): void { twIss = v; twIssSet = true; }
 
 export function segSet(iface: i32, src: u32, dst: u32, p: usize, hlen: i32, len: i32, bcast: bool): void {
   segIface = iface; segSrc = src; segDst = dst;
@@ -47,6 +56,7 @@ export function segSet(iface: i32, src: u32, dst: u32, p: usize, hlen: i32, len:
   segWnd = rd16(p + 14);
   segData = p + <usize>hlen; segLen = len - hlen;
   segBcast = bcast;
+  twIssSet = false;
   parseOptions(p + 20, hlen - 20);
 }
 

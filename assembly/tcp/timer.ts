@@ -21,9 +21,12 @@ import { connTimer } from './conn';
 let tDeadline: StaticArray<u32> = new StaticArray<u32>(0);
 let tNext: StaticArray<i32> = new StaticArray<i32>(0);
 let tPrev: StaticArray<i32> = new StaticArray<i32>(0);
-let tSlot: StaticArray<i32> = new StaticArray<i32>(0);
+let tSlot: StaticArray<i16> = new StaticArray<i16>(0);   // slot index, FAR_SLOT or NO_SLOT
 const heads = new StaticArray<i32>(SLOTS + 1);   // +1: the far list
 const bitmap = new StaticArray<u64>(SLOTS / 64);
+// per-slot lower bound of the deadlines in it: exact after link() and after a walk in timersNext();
+// unlinkT() leaves it (a stale bound is only ever early, and is made exact at the next walk)
+const slotMin = new StaticArray<u32>(SLOTS);
 let cursor: u32 = 0;        // time up to which the wheel has been run (slot of cursor is current)
 let started = false;
 let armed: i32 = 0;
@@ -34,8 +37,8 @@ export function timersInit(n: i32): void {
   tDeadline = new StaticArray<u32>(n);
   tNext = new StaticArray<i32>(n);
   tPrev = new StaticArray<i32>(n);
-  tSlot = new StaticArray<i32>(n);
-  for (let i = 0; i < n; i++) unchecked(tSlot[i] = NO_SLOT);
+  tSlot = new StaticArray<i16>(n);
+  for (let i = 0; i < n; i++) unchecked(tSlot[i] = <i16>NO_SLOT);
   for (let i = 0; i <= SLOTS; i++) unchecked(heads[i] = NONE);
 }
 
@@ -43,10 +46,14 @@ export function timersInit(n: i32): void {
 
 function link(id: i32, s: i32): void {
   const h = unchecked(heads[s]);
+  if (s != FAR_SLOT) {
+    const d = unchecked(tDeadline[id]);
+    if (h == NONE || <i32>(d - unchecked(slotMin[s])) < 0) unchecked(slotMin[s] = d);
+  }
   unchecked(tNext[id] = h); unchecked(tPrev[id] = NONE);
   if (h != NONE) unchecked(tPrev[h] = id);
   unchecked(heads[s] = id);
-  unchecked(tSlot[id] = s);
+  unchecked(tSlot[id] = <i16>s);
   if (s == FAR_SLOT) farCount++;
   else unchecked(bitmap[s >> 6] |= (<u64>1) << (<u64>(s & 63)));
 }
@@ -56,7 +63,7 @@ function unlinkT(id: i32): void {
   const n = unchecked(tNext[id]); const p = unchecked(tPrev[id]);
   if (p != NONE) unchecked(tNext[p] = n); else unchecked(heads[s] = n);
   if (n != NONE) unchecked(tPrev[n] = p);
-  unchecked(tSlot[id] = NO_SLOT);
+  unchecked(tSlot[id] = <i16>NO_SLOT);
   if (s == FAR_SLOT) farCount--;
   else if (unchecked(heads[s]) == NONE) unchecked(bitmap[s >> 6] &= ~((<u64>1) << (<u64>(s & 63))));
 }
@@ -145,12 +152,17 @@ export function timersNext(now: u32): i32 {
     k += 64 - (s & 63);
   }
   if (found >= 0) {
-    let id = unchecked(heads[found]);
-    let min: i32 = i32.MAX_VALUE;
-    while (id != NONE) {
-      const left = <i32>(unchecked(tDeadline[id]) - now);
-      if (left < min) min = left;
-      id = unchecked(tNext[id]);
+    let min = <i32>(unchecked(slotMin[found]) - now);
+    if (min <= 0) {
+      // due, or a stale bound: walk the slot once and make the bound exact
+      let id = unchecked(heads[found]);
+      min = i32.MAX_VALUE;
+      while (id != NONE) {
+        const left = <i32>(unchecked(tDeadline[id]) - now);
+        if (left < min) min = left;
+        id = unchecked(tNext[id]);
+      }
+      unchecked(slotMin[found] = now + <u32>min);
     }
     if (min < 0) min = 0;
     if (best < 0 || min < best) best = min;

@@ -628,7 +628,8 @@ describe('knobValues for the core', () => {
   it('knobId is the KNOBS index', () => {
     expect(Sysctls.knobId('tcp_syncookies')).toBe(KNOBS.indexOf('tcp_syncookies'));
     expect(Sysctls.knobId('family')).toBe(0);
-    expect(KNOB.mss_default).toBe(KNOBS.length - 1);
+    expect(KNOB.mss_default).toBe(31);
+    expect(KNOB.linux_init_rwnd).toBe(KNOBS.length - 1);
   });
 });
 
