@@ -16,3 +16,9 @@ export type { MemoryLinkOptions, MemoryDelivery } from './links/memory.js';
 export { Core, CoreAbortError, getCoreModule, loadCoreModule, setCoreModule } from './core.js';
 export type { CoreOptions, CoreVariant } from './core.js';
 export { parseIPv4, formatIPv4, parseCidr, parseMac, formatMac, macFromIp, isIPv4, isMac } from './addr.js';
+export { Sysctls, SysctlError } from './sysctl.js';
+export { PRESETS, PERSONALITY_NAMES, DEFAULT_PERSONALITY, resolvePersonality } from './personalities.js';
+export type { PersonalityName, Personality, FamilyName } from './personalities.js';
+export { Peer, TcpFlow } from './testing/peer.js';
+export type { PeerOptions, SegmentTemplate, SegmentMatch, ReceivedSegment, ExpectOptions } from './testing/peer.js';
+// TapLink (Node on Linux, native addon) is a separate entry point: import it from 'wtcp/tap'.

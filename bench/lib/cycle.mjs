@@ -23,7 +23,7 @@ import {
 
 export const SYN_REC = tcpRecordSize(20);   // 80
 export const ACK_REC = tcpRecordSize(12);   // 72
-const CLIENT_BASE = ip4('10.0.0.0');
+const CLIENT_BASE = ip4('198.19.0.0');   // in-memory only, but kept inside 198.18.0.0/15 like every address the project uses
 
 /** Pre-built records for ring tuples 0..R-1 (shared by every Cycle that uses the same ring). */
 export function buildRing(R, { withClose = true } = {}) {

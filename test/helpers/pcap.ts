@@ -26,15 +26,9 @@ const IPV4_MIN_HEADER_LEN = 20;
 const IPPROTO_TCP = 6;
 const TCP_MIN_HEADER_LEN = 20;
 
-/** TCP flag bits as in the header's 13th byte (plus NS is ignored) */
-export const TCP_FIN = 0x01;
-export const TCP_SYN = 0x02;
-export const TCP_RST = 0x04;
-export const TCP_PSH = 0x08;
-export const TCP_ACK = 0x10;
-export const TCP_URG = 0x20;
-export const TCP_ECE = 0x40;
-export const TCP_CWR = 0x80;
+/** TCP flag bits as in the header's 13th byte: the scripted peer's frame module defines them once */
+import { TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_ECE, TCP_CWR } from '../../src/testing/frames.js';
+export { TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_ECE, TCP_CWR };
 
 /** option kinds (RFC 9293 §3.2, RFC 7323, RFC 2018, RFC 7413) */
 export const TCPOPT_EOL = 0;
