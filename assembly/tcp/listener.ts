@@ -159,65 +159,69 @@ export function listenerGet(l: i32, field: i32): i32 {
   return -1;
 }
 
-// ---- accept queue (completed connections), FIFO, O(1) ----
-export function aqPush(l: i32, c: i32): void {
-  unchecked(cQNext[c] = -1);
-  unchecked(cQPrev[c] = unchecked(lAqTail[l]));
-  const t = unchecked(lAqTail[l]);
-  if (t >= 0) unchecked(cQNext[t] = c); else unchecked(lAqHead[l] = c);
-  unchecked(lAqTail[l] = c);
+// ---- the two connection queues of a listener: doubly linked through cQNext/cQPrev, O(1) ----
+// Both queues (the accept queue and FreeBSD's accept-filter queue) share these list operations;
+// only their counters, flags and events differ.
+
+/** Link `c` at the tail (or, with `front`, the head) of the list `head`/`tail` of listener `l`. */
+function listInsert(head: StaticArray<i32>, tail: StaticArray<i32>, l: i32, c: i32, front: bool): void {
+  if (front) {
+    const h = unchecked(head[l]);
+    unchecked(cQPrev[c] = -1);
+    unchecked(cQNext[c] = h);
+    if (h >= 0) unchecked(cQPrev[h] = c); else unchecked(tail[l] = c);
+    unchecked(head[l] = c);
+  } else {
+    const t = unchecked(tail[l]);
+    unchecked(cQNext[c] = -1);
+    unchecked(cQPrev[c] = t);
+    if (t >= 0) unchecked(cQNext[t] = c); else unchecked(head[l] = c);
+    unchecked(tail[l] = c);
+  }
   unchecked(cListener[c] = l);
+}
+
+function listUnlink(head: StaticArray<i32>, tail: StaticArray<i32>, l: i32, c: i32): void {
+  const p = unchecked(cQPrev[c]); const n = unchecked(cQNext[c]);
+  if (p >= 0) unchecked(cQNext[p] = n); else unchecked(head[l] = n);
+  if (n >= 0) unchecked(cQPrev[n] = p); else unchecked(tail[l] = p);
+  unchecked(cListener[c] = -1);
+}
+
+function aqInsert(l: i32, c: i32, front: bool): void {
+  listInsert(lAqHead, lAqTail, l, c, front);
   unchecked(cFlags[c] = (unchecked(cFlags[c]) | CF_QUEUED) & ~CF_INCOMPLETE);
   const n = unchecked(lAcceptq[l]) + 1;
   unchecked(lAcceptq[l] = n);
   if (n == 1) postEvent(EV_ACCEPT_READY, <u32>l, 0);
 }
 
+/** The accept queue is FIFO: a completed connection goes to the tail. */
+export function aqPush(l: i32, c: i32): void { aqInsert(l, c, false); }
+
 /** 4.3BSD soqinsque(): at the head of so_q, which accept() also takes from: newest first (LIFO). */
-export function aqPushFront(l: i32, c: i32): void {
-  const h = unchecked(lAqHead[l]);
-  unchecked(cQPrev[c] = -1);
-  unchecked(cQNext[c] = h);
-  if (h >= 0) unchecked(cQPrev[h] = c); else unchecked(lAqTail[l] = c);
-  unchecked(lAqHead[l] = c);
-  unchecked(cListener[c] = l);
-  unchecked(cFlags[c] = (unchecked(cFlags[c]) | CF_QUEUED) & ~CF_INCOMPLETE);
-  const n = unchecked(lAcceptq[l]) + 1;
-  unchecked(lAcceptq[l] = n);
-  if (n == 1) postEvent(EV_ACCEPT_READY, <u32>l, 0);
-}
+export function aqPushFront(l: i32, c: i32): void { aqInsert(l, c, true); }
 
 /** Remove a connection from whichever queue of `l` holds it. */
 export function qRemove(l: i32, c: i32): void {
   const f = unchecked(cFlags[c]);
   if ((f & CF_INCOMPLETE) != 0) { iqRemove(l, c); return; }
   if ((f & CF_QUEUED) == 0) return;
-  const p = unchecked(cQPrev[c]); const n = unchecked(cQNext[c]);
-  if (p >= 0) unchecked(cQNext[p] = n); else unchecked(lAqHead[l] = n);
-  if (n >= 0) unchecked(cQPrev[n] = p); else unchecked(lAqTail[l] = p);
+  listUnlink(lAqHead, lAqTail, l, c);
   unchecked(lAcceptq[l] = unchecked(lAcceptq[l]) - 1);
   unchecked(cFlags[c] = f & ~CF_QUEUED);
-  unchecked(cListener[c] = -1);
 }
 
 // ---- FreeBSD accept-filter queue (sol_incomp) ----
 export function iqPush(l: i32, c: i32): void {
-  unchecked(cQNext[c] = -1);
-  unchecked(cQPrev[c] = unchecked(lIqTail[l]));
-  const t = unchecked(lIqTail[l]);
-  if (t >= 0) unchecked(cQNext[t] = c); else unchecked(lIqHead[l] = c);
-  unchecked(lIqTail[l] = c);
-  unchecked(cListener[c] = l);
+  listInsert(lIqHead, lIqTail, l, c, false);
   unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_INCOMPLETE);
   unchecked(lIncq[l] = unchecked(lIncq[l]) + 1);
 }
 export function iqRemove(l: i32, c: i32): void {
-  const p = unchecked(cQPrev[c]); const n = unchecked(cQNext[c]);
-  if (p >= 0) unchecked(cQNext[p] = n); else unchecked(lIqHead[l] = n);
-  if (n >= 0) unchecked(cQPrev[n] = p); else unchecked(lIqTail[l] = p);
+  listUnlink(lIqHead, lIqTail, l, c);
   unchecked(lIncq[l] = unchecked(lIncq[l]) - 1);
   unchecked(cFlags[c] = unchecked(cFlags[c]) & ~CF_INCOMPLETE);
-  unchecked(cListener[c] = -1);
 }
 @inline export function iqOldest(l: i32): i32 { return unchecked(lIqHead[l]); }
 @inline export function aqHead(l: i32): i32 { return unchecked(lAqHead[l]); }
