@@ -22,3 +22,6 @@ export type { PersonalityName, Personality, FamilyName } from './personalities.j
 export { Peer, TcpFlow } from './testing/peer.js';
 export type { PeerOptions, SegmentTemplate, SegmentMatch, ReceivedSegment, ExpectOptions } from './testing/peer.js';
 // TapLink (Node on Linux, native addon) is a separate entry point: import it from 'wtcp/tap'.
+export { FaultLink, Sfc32 } from './links/fault.js';
+export { PcapLink, PcapWriter } from './links/pcap.js';
+// capturePcapFile / PcapFileWriter (Node only) come from 'wtcp/pcap-file'.
