@@ -113,7 +113,8 @@
 @inline export const C_OUT_OVERFLOW: i32 = 68;
 @inline export const C_NO_MEMORY: i32 = 69;
 @inline export const C_RST_RATE_LIMITED: i32 = 70;
-@inline export const COUNTER_COUNT: i32 = 71;
+@inline export const C_PAWS_ESTAB: i32 = 71;
+@inline export const COUNTER_COUNT: i32 = 72;
 
 // ---- listener fields (ListenerField) ----
 @inline export const LF_STATE: i32 = 0;
@@ -132,6 +133,8 @@
 @inline export const EV_CONN_ERROR: i32 = 3;
 @inline export const EV_SYNFLOOD_WARNING: i32 = 4;
 @inline export const EV_CONN_CLOSED: i32 = 5;
+@inline export const EV_CONNECTED: i32 = 6;
+@inline export const EV_WRITABLE: i32 = 7;
 
 // ---- errno values carried in events / returns (Linux numbering; the host maps per personality) ----
 @inline export const E_AGAIN: i32 = 11;
@@ -143,3 +146,7 @@
 @inline export const E_NOMEM: i32 = 12;
 @inline export const E_INVAL: i32 = 22;
 @inline export const E_ADDRINUSE: i32 = 98;
+@inline export const E_ADDRNOTAVAIL: i32 = 99;
+@inline export const E_NOBUFS: i32 = 105;
+@inline export const E_NOTCONN: i32 = 107;
+@inline export const E_NOPROTOOPT: i32 = 92;

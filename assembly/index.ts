@@ -19,4 +19,5 @@ export {
   listenerOpen, listenerSetBacklog, listenerClose, listenerSet, listenerGet, listenerAccept,
   portUsage,
 } from './tcp/listener';
-export { connGet, connRead, connClose, connAbort } from './tcp/conn';
+export { connGet, connRead, connClose, connAbort, connWrite, connShutdown, connSetOpt, connGetOpt } from './tcp/conn';
+export { connConnect } from './tcp/connect';

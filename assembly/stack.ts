@@ -138,7 +138,7 @@ export function init(
   seedSecrets(seed0, seed1, seed2, seed3);
   ifaceInit();
   arpInit(arpEntries);
-  timersInit(maxSyn + maxConn);
+  timersInit(maxSyn + 3 * maxConn);   // SYN-queue entries, connection, delayed-ACK and keepalive timers
   tcpInit(maxListeners, maxSyn, maxConn, synBuckets, rxChunks);
   heapEnd = heap.alloc(16);   // the stub allocator is a bump pointer: this marks where init's allocations end
   initialised = true;

@@ -26,7 +26,7 @@
 
 import { formatIPv4, isIPv4, isMulticast, parseIPv4, subnetBroadcast } from './addr.js';
 import {
-  ConnField, ListenerFlag, ListenerOpt, PortUsage, type Core, type HostRandom,
+  ConnField, ConnOpt, ConnState, ListenerFlag, ListenerOpt, PortUsage, type Core, type HostRandom,
 } from './core.js';
 import {
   errnoFamilyOf, errnoNameFromLinux, errnoNumber, SocketError, type ErrnoFamily, type ErrnoName,
@@ -74,6 +74,11 @@ export interface BsdHost {
   readonly interfaces: readonly { ip: number; prefixLen: number }[];
   /** drain output and events and re-arm the timer after a core call that may have produced them */
   service(): void;
+  /**
+   * bring the core's clock to now (running what is due) before a call that arms timers: the core
+   * only learns the time from input()/poll(), and a deadline from a stale clock would fire early
+   */
+  sync(): void;
   /** true once the stack is closed */
   readonly closed: boolean;
 }
@@ -83,7 +88,7 @@ export interface BsdOptions {
   maxFds?: number;
 }
 
-type SockState = 'unbound' | 'bound' | 'listening' | 'connected';
+type SockState = 'unbound' | 'bound' | 'listening' | 'connecting' | 'connected';
 type Proto = 'tcp' | 'udp';
 
 interface Waiter<T> {
@@ -128,6 +133,25 @@ interface Sock {
   corrupted: boolean;
   acceptWaiters: Waiter<AcceptResult>[];
   recvWaiters: RecvWaiter[];
+  /** connectAsync() calls waiting for the handshake */
+  connectWaiters: Waiter<void>[];
+  /** sendAsync() calls waiting for send-buffer space, in order */
+  sendWaiters: SendWaiter[];
+  /** SO_SNDBUF / SO_RCVBUF as set (bytes as the kernel stores them), 0 = the default */
+  sndBuf: number;
+  rcvBuf: number;
+  /** SO_KEEPALIVE, TCP_KEEPIDLE / TCP_KEEPINTVL (s) / TCP_KEEPCNT; 0 = the family's default */
+  keepAlive: boolean;
+  /** SO_LINGER seconds, -1 = off; 0 makes close() abortive (RST) */
+  linger: number;
+  keepIdle: number;
+  keepIntvl: number;
+  keepCnt: number;
+}
+
+interface SendWaiter extends Waiter<number> {
+  data: Uint8Array;
+  done: number;
 }
 
 type FdEntry = { kind: 'file'; name: string } | { kind: 'socket'; sock: Sock };
@@ -151,6 +175,7 @@ const TCP_RTO_MAX_S = 120;
 /** FreeBSD <sys/socket.h> option bits, which BSD getsockopt returns as `so_options & name`. */
 const BSD_SO_ACCEPTCONN = 0x0002;
 const BSD_SO_REUSEADDR = 0x0004;
+const BSD_SO_KEEPALIVE = 0x0008;
 const BSD_SO_REUSEPORT = 0x0200;
 
 /** The accept filters FreeBSD ships (accf_data, accf_http, accf_dns) and the core's codes for them. */
@@ -252,6 +277,8 @@ export class BsdSockets {
       reuseAddr: false, reusePort: false, noDelay: false, listener: -1, backlog: 0, conn: -1,
       raddr: 0, rport: 0, pendingError: undefined, deferAccept: 0, synCnt: 0,
       acceptFilter: undefined, corrupted: false, acceptWaiters: [], recvWaiters: [],
+      connectWaiters: [], sendWaiters: [], sndBuf: 0, rcvBuf: 0,
+      keepAlive: false, linger: -1, keepIdle: 0, keepIntvl: 0, keepCnt: 0,
     };
     this.#fds.set(fd, { kind: 'socket', sock });
     return fd;
@@ -604,7 +631,7 @@ export class BsdSockets {
     // touch an existing listener until it calls listen() again (spec 2.2)
     const b = this.#effectiveBacklog(backlog);
     this.#listenNotSupported(sock);
-    if (sock.state === 'connected') {
+    if (sock.state === 'connected' || sock.state === 'connecting') {
       this.#listenOnConnected(sock, b);
       return 0;
     }
@@ -778,11 +805,18 @@ export class BsdSockets {
       listener: -1, backlog: 0, conn: c,
       raddr: x.connGet(c, ConnField.RemoteAddr) >>> 0, rport: x.connGet(c, ConnField.RemotePort),
       pendingError: undefined, deferAccept: 0, synCnt: 0, acceptFilter: undefined, corrupted: false,
-      acceptWaiters: [], recvWaiters: [],
+      acceptWaiters: [], recvWaiters: [], connectWaiters: [], sendWaiters: [],
+      sndBuf: parent.sndBuf, rcvBuf: parent.rcvBuf,
+      keepAlive: parent.keepAlive, linger: parent.linger, keepIdle: parent.keepIdle, keepIntvl: parent.keepIntvl, keepCnt: parent.keepCnt,
     };
     this.#fds.set(fd, { kind: 'socket', sock: child });
     // listenerAccept() already made the connection the host's in the core (events flow from now on)
     this.#byConn.set(c, child);
+    // options inherited from the listener that the core applies per connection
+    if (child.noDelay) x.connSetOpt(c, ConnOpt.NoDelay, 1);
+    if (child.sndBuf) x.connSetOpt(c, ConnOpt.SndBuf, child.sndBuf);
+    if (child.rcvBuf) x.connSetOpt(c, ConnOpt.RcvBuf, this.#host.family === 'linux' ? child.rcvBuf >> 1 : child.rcvBuf);
+    this.#applyKeepalive(child);
     return child;
   }
 
@@ -816,6 +850,14 @@ export class BsdSockets {
       w.detach();
       w.reject(this.#error('recv', 'EBADF', detail));
     }
+    for (const w of sock.connectWaiters.splice(0)) {
+      w.detach();
+      w.reject(this.#error('connect', 'EBADF', detail));
+    }
+    for (const w of sock.sendWaiters.splice(0)) {
+      w.detach();
+      w.reject(this.#error('send', 'EBADF', detail));
+    }
     if (sock.listener >= 0) {
       this.#byListener.delete(sock.listener);
       if (!core.aborted) core.x.listenerClose(sock.listener);
@@ -823,7 +865,12 @@ export class BsdSockets {
     }
     if (sock.conn >= 0) {
       this.#byConn.delete(sock.conn);
-      if (!core.aborted) core.x.connClose(sock.conn);
+      if (!core.aborted) this.#host.sync();
+      // SO_LINGER with a zero timeout: close() aborts with a RST (Linux tcp_close, BSD tcp_disconnect)
+      if (!core.aborted) {
+        if (sock.linger === 0 && why === 'close') core.x.connAbort(sock.conn);
+        else core.x.connClose(sock.conn);
+      }
       sock.conn = -1;
     }
     if (!core.aborted) this.#host.service();
@@ -890,7 +937,7 @@ export class BsdSockets {
       if (signal?.aborted) return Promise.reject(signal.reason);
       const r = this.#recvOne(sock, max);
       if (typeof r !== 'string') return Promise.resolve(r);
-      if (r !== 'EAGAIN' || sock.state !== 'connected') return Promise.reject(this.#error('recv', r));
+      if (r !== 'EAGAIN' || (sock.state !== 'connected' && sock.state !== 'connecting')) return Promise.reject(this.#error('recv', r));
       return new Promise<Uint8Array>((resolve, reject) => {
         const w: RecvWaiter = {
           max, resolve, reject,
@@ -917,6 +964,7 @@ export class BsdSockets {
 
   #recvOne(sock: Sock, max: number): Uint8Array | ErrnoName {
     if (sock.proto === 'udp') return 'EAGAIN'; // no UDP data path: nothing ever arrives
+    if (sock.state === 'connecting') return 'EAGAIN'; // tcp_recvmsg waits for the handshake
     if (sock.state !== 'connected') return 'ENOTCONN'; // tcp_recvmsg: LISTEN or never connected
     if (sock.pendingError) {
       const e = sock.pendingError;
@@ -930,6 +978,263 @@ export class BsdSockets {
     if (typeof r !== 'number') return r;
     if (r === CORE_EAGAIN) return 'EAGAIN';
     return errnoNameFromLinux(r) ?? 'EIO';
+  }
+
+  // ==============================================================================================
+  // connect(2), send(2), shutdown(2)
+  // ==============================================================================================
+
+  /**
+   * Non-blocking connect(fd, { address, port }): starts the handshake and throws EINPROGRESS, as a
+   * non-blocking socket's connect() does; poll with getsockopt(SO_ERROR) / send, or use
+   * connectAsync(). EALREADY while connecting, EISCONN once connected; a listening socket gives
+   * EISCONN on Linux (inet_stream_connect: sk_state != TCP_CLOSE) and EOPNOTSUPP on the BSDs
+   * (soconnect: SO_ACCEPTCONN). An unbound socket is bound to an ephemeral port first.
+   */
+  connect(fd: number, addr: SockAddr): never {
+    this.#alive('connect');
+    const sock = this.#socket('connect', fd);
+    this.#connectStart(sock, addr);
+    throw this.#error('connect', 'EINPROGRESS', 'the connection is being established');
+  }
+
+  /** connect() that waits: resolves once ESTABLISHED, rejects with ECONNREFUSED, ETIMEDOUT, ... */
+  connectAsync(fd: number, addr: SockAddr, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      this.#alive('connect');
+      const sock = this.#socket('connect', fd);
+      const signal = opts.signal;
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      this.#connectStart(sock, addr);
+      return new Promise<void>((resolve, reject) => {
+        const w: Waiter<void> = { resolve, reject, detach: () => signal?.removeEventListener('abort', onAbort) };
+        const onAbort = () => {
+          const i = sock.connectWaiters.indexOf(w);
+          if (i >= 0) sock.connectWaiters.splice(i, 1);
+          reject(signal?.reason);
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        sock.connectWaiters.push(w);
+        this.#connectProgress(sock);
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #connectStart(sock: Sock, addr: SockAddr): void {
+    const fam = this.#host.family;
+    if (sock.proto !== 'tcp') throw this.#error('connect', 'EOPNOTSUPP', 'UDP has no data path in this stack');
+    if (sock.state === 'listening' || sock.corrupted) {
+      if (fam === 'linux') throw this.#error('connect', 'EISCONN', 'the socket is listening');
+      throw this.#error('connect', 'EOPNOTSUPP', 'the socket is listening');
+    }
+    if (sock.state === 'connecting') throw this.#error('connect', 'EALREADY');
+    if (sock.state === 'connected') throw this.#error('connect', 'EISCONN');
+    const { laddr: raddr, port: rport } = this.#sockAddrArg('connect', addr);
+    if (raddr === 0 || rport === 0) throw this.#error('connect', 'EADDRNOTAVAIL', 'cannot connect to address 0 or port 0', { address: addr.address, port: addr.port });
+    const ifs = this.#host.interfaces;
+    if (ifs.length === 0) throw this.#error('connect', 'ENETUNREACH', 'the stack has no interface');
+    // the route: the interface whose subnet holds the peer, else interface 0 (its gateway)
+    let iface = ifs.findIndex((i) => i.prefixLen > 0 && ((i.ip ^ raddr) >>> (32 - i.prefixLen)) === 0);
+    if (iface < 0) iface = 0;
+    if (sock.laddr !== 0) {
+      const j = ifs.findIndex((i) => i.ip === sock.laddr);
+      if (j >= 0) iface = j;
+    }
+    const laddr = sock.laddr !== 0 ? sock.laddr : (ifs[iface] as { ip: number }).ip;
+    // autobind: Linux __inet_hash_connect (ports of the range start's parity first, the opposite
+    // of bind's choice); the BSDs use their bind rule (in_pcbconnect -> in_pcbbind). Linux's sharing
+    // of one port by connections to different destinations is not modelled: a free port is taken.
+    if (sock.lport === 0) {
+      sock.lport = fam === 'linux' ? this.#inetHashConnectPort(sock) : this.#autobind('connect', sock, sock.laddr);
+      if (sock.state === 'unbound') sock.state = 'bound';
+    }
+    const flags = (sock.reuseAddr ? 1 : 0) | (sock.reusePort ? 2 : 0);
+    const core = this.#host.core;
+    this.#host.sync();
+    const c = core.x.connConnect(iface, laddr, sock.lport, raddr, rport, flags);
+    if (c < 0) {
+      const name = errnoNameFromLinux(c) ?? 'ENOBUFS';
+      throw this.#error('connect', name, undefined, { address: addr.address, port: rport });
+    }
+    sock.conn = c;
+    // the source address is fixed by connect() (Linux inet_sk(sk)->inet_saddr, BSD inp_laddr):
+    // getsockname() reports it from now on
+    sock.laddr = laddr;
+    sock.raddr = raddr;
+    sock.rport = rport;
+    sock.state = 'connecting';
+    sock.pendingError = undefined;
+    this.#byConn.set(c, sock);
+    if (sock.noDelay) core.x.connSetOpt(c, ConnOpt.NoDelay, 1);
+    if (sock.sndBuf) core.x.connSetOpt(c, ConnOpt.SndBuf, sock.sndBuf);
+    if (sock.rcvBuf) core.x.connSetOpt(c, ConnOpt.RcvBuf, this.#host.family === 'linux' ? sock.rcvBuf >> 1 : sock.rcvBuf);
+    this.#applyKeepalive(sock);
+    this.#host.service();
+  }
+
+  /** Hand the socket's keepalive settings to its core connection. */
+  #applyKeepalive(sock: Sock): void {
+    if (sock.conn < 0) return;
+    this.#host.sync();
+    const x = this.#host.core.x;
+    if (sock.keepIdle) x.connSetOpt(sock.conn, ConnOpt.KeepIdle, sock.keepIdle);
+    if (sock.keepIntvl) x.connSetOpt(sock.conn, ConnOpt.KeepIntvl, sock.keepIntvl);
+    if (sock.keepCnt) x.connSetOpt(sock.conn, ConnOpt.KeepCnt, sock.keepCnt);
+    x.connSetOpt(sock.conn, ConnOpt.KeepAlive, sock.keepAlive ? 1 : 0);
+  }
+
+  /** Linux __inet_hash_connect's port choice: random even offset, same parity as the range start first. */
+  #inetHashConnectPort(sock: Sock): number {
+    const { first, last } = this.#host.sysctl.ephemeralPortRange();
+    const low = first;
+    const high = last + 1;
+    let remaining = high - low;
+    if (remaining > 1) remaining &= ~1;
+    const taken = (port: number): boolean => {
+      for (const e of this.#boundOn(sock, port)) if (addrsOverlap(sock.laddr, e.laddr)) return true;
+      return (this.#portUsage(sock, port) & PortUsage.Any) !== 0;
+    };
+    let offset = remaining > 0 ? this.#host.random.below(remaining) & ~1 : 0;
+    for (let pass = 0; pass < 2; pass++, offset++) {
+      let port = low + offset;
+      for (let i = 0; i < remaining; i += 2, port += 2) {
+        if (port >= high) port -= remaining;
+        if (port >= 1 && port <= 65535 && !taken(port)) return port;
+      }
+      if (remaining <= 1) break;
+    }
+    throw this.#error('connect', 'EADDRNOTAVAIL', `no free port in the ephemeral range ${first}-${last} (net.ipv4.ip_local_port_range)`);
+  }
+
+  /** A connecting socket's handshake finished (ESTABLISHED or later) or failed. */
+  #connectProgress(sock: Sock): void {
+    if (sock.state !== 'connecting' || sock.conn < 0) return;
+    const x = this.#host.core.x;
+    const st = x.connGet(sock.conn, ConnField.State);
+    if (st === ConnState.SynSent || st === ConnState.SynReceived) return;
+    if (st !== ConnState.Closed) {
+      sock.state = 'connected';
+      for (const w of sock.connectWaiters.splice(0)) { w.detach(); w.resolve(); }
+      return;
+    }
+    // failed: the core's error (ECONNREFUSED, ETIMEDOUT, ...) goes to the waiters or to SO_ERROR
+    const code = x.connGet(sock.conn, ConnField.Error);
+    const name: ErrnoName = (code > 0 ? errnoNameFromLinux(-code) : undefined) ?? 'ECONNREFUSED';
+    this.#byConn.delete(sock.conn);
+    x.connClose(sock.conn);
+    sock.conn = -1;
+    sock.state = 'bound';
+    const waiters = sock.connectWaiters.splice(0);
+    if (waiters.length === 0) sock.pendingError = name;
+    for (const w of waiters) { w.detach(); w.reject(this.#error('connect', name, undefined, { address: formatIPv4(sock.raddr), port: sock.rport })); }
+    for (const w of sock.sendWaiters.splice(0)) { w.detach(); w.reject(this.#error('send', name)); }
+  }
+
+  /**
+   * Non-blocking send(fd, data): how many bytes the send buffer took (at least 1), EAGAIN when it
+   * is full or the handshake is still running, EPIPE after shutdown(SHUT_WR) or once the
+   * connection is gone, a pending ECONNRESET/ETIMEDOUT once, ENOTCONN when never connected.
+   */
+  send(fd: number, data: Uint8Array): number {
+    this.#alive('send');
+    const sock = this.#socket('send', fd);
+    if (!(data instanceof Uint8Array)) throw new TypeError('send: data must be a Uint8Array');
+    const r = this.#sendSome(sock, data);
+    if (typeof r === 'string') throw this.#error('send', r);
+    return r;
+  }
+
+  /** send() that waits until every byte is in the send buffer; resolves with data.length. */
+  sendAsync(fd: number, data: Uint8Array, opts: { signal?: AbortSignal } = {}): Promise<number> {
+    try {
+      this.#alive('send');
+      const sock = this.#socket('send', fd);
+      if (!(data instanceof Uint8Array)) throw new TypeError('send: data must be a Uint8Array');
+      const signal = opts.signal;
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      return new Promise<number>((resolve, reject) => {
+        const w: SendWaiter = { data, done: 0, resolve, reject, detach: () => signal?.removeEventListener('abort', onAbort) };
+        const onAbort = () => {
+          const i = sock.sendWaiters.indexOf(w);
+          if (i >= 0) sock.sendWaiters.splice(i, 1);
+          reject(signal?.reason);
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        sock.sendWaiters.push(w);
+        this.#pumpSend(sock);
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #sendSome(sock: Sock, data: Uint8Array): number | ErrnoName {
+    if (sock.proto !== 'tcp') return 'EOPNOTSUPP';
+    if (sock.pendingError) {
+      const e = sock.pendingError;
+      sock.pendingError = undefined;
+      return e;
+    }
+    if (sock.state === 'connecting') return 'EAGAIN';
+    if (sock.state !== 'connected') return 'ENOTCONN';
+    if (sock.conn < 0) return 'EPIPE';
+    if (data.length === 0) return 0;
+    const core = this.#host.core;
+    this.#host.sync();
+    let done = 0;
+    while (done < data.length) {
+      const n = core.write(sock.conn, data.subarray(done));
+      if (n < 0) {
+        if (done > 0) break;
+        this.#host.service();
+        return errnoNameFromLinux(n) ?? 'EPIPE';
+      }
+      if (n === 0) break;
+      done += n;
+    }
+    this.#host.service();
+    return done > 0 ? done : 'EAGAIN';
+  }
+
+  #pumpSend(sock: Sock): void {
+    while (sock.sendWaiters.length > 0) {
+      const w = sock.sendWaiters[0] as SendWaiter;
+      if (w.done < w.data.length) {
+        const r = this.#sendSome(sock, w.data.subarray(w.done));
+        if (r === 'EAGAIN') return;
+        if (typeof r === 'string') {
+          sock.sendWaiters.shift();
+          w.detach();
+          w.reject(this.#error('send', r));
+          continue;
+        }
+        w.done += r;
+        if (w.done < w.data.length) return;
+      }
+      sock.sendWaiters.shift();
+      w.detach();
+      w.resolve(w.data.length);
+    }
+  }
+
+  /**
+   * shutdown(fd, how): 'SHUT_RD' | 'SHUT_WR' | 'SHUT_RDWR' (or 0, 1, 2). SHUT_WR sends the FIN
+   * after the queued data; the other direction keeps working. ENOTCONN unless connected.
+   */
+  shutdown(fd: number, how: 'SHUT_RD' | 'SHUT_WR' | 'SHUT_RDWR' | 0 | 1 | 2): 0 {
+    this.#alive('shutdown');
+    const sock = this.#socket('shutdown', fd);
+    const h = how === 'SHUT_RD' ? 0 : how === 'SHUT_WR' ? 1 : how === 'SHUT_RDWR' ? 2 : how;
+    if (h !== 0 && h !== 1 && h !== 2) throw this.#error('shutdown', 'EINVAL', `how must be SHUT_RD, SHUT_WR or SHUT_RDWR, got ${String(how)}`);
+    if (sock.state !== 'connected' || sock.conn < 0) throw this.#error('shutdown', 'ENOTCONN');
+    this.#host.sync();
+    const r = this.#host.core.x.connShutdown(sock.conn, h);
+    this.#host.service();
+    if (r < 0) throw this.#error('shutdown', errnoNameFromLinux(r) ?? 'ENOTCONN');
+    if (h !== 1) this.#pumpRecv(sock);
+    return 0;
   }
 
   // ==============================================================================================
@@ -1002,6 +1307,44 @@ export class BsdSockets {
         if (fam !== 'freebsd') throw this.#error('setsockopt', 'ENOPROTOOPT', 'SO_ACCEPTFILTER exists only on FreeBSD');
         this.#acceptFiltSetopt(sock, value);
         return;
+      case 'SO_LINGER': {
+        // { l_onoff, l_linger } as one number: seconds >= 0 turns it on, -1 (or null) off. A
+        // non-blocking close never waits here, so only the zero (abortive) case changes close().
+        if (value === null) { sock.linger = -1; return; }
+        const v = this.#intValue('setsockopt', value);
+        sock.linger = v < 0 ? -1 : v;
+        return;
+      }
+      case 'SO_KEEPALIVE':
+        sock.keepAlive = this.#intValue('setsockopt', value) !== 0;
+        if (sock.conn >= 0) {
+          this.#applyKeepalive(sock);
+          this.#host.service();
+        }
+        return;
+      case 'SO_SNDBUF':
+      case 'SO_RCVBUF': {
+        const v = this.#intValue('setsockopt', value);
+        let stored: number;
+        if (fam === 'linux') {
+          // sock_setsockopt: min(val, [wr]mem_max) * 2, at least SOCK_MIN_SNDBUF 4608 / SOCK_MIN_RCVBUF 2304
+          const max = 212992;
+          const doubled = Math.min(Math.max(v, 0), max) * 2;
+          stored = Math.max(doubled, name === 'SO_SNDBUF' ? 4608 : 2304);
+        } else {
+          // sbreserve: 0 or more than sb_max (2 MiB) ⇒ ENOBUFS (FreeBSD), EINVAL below 1
+          if (v <= 0 || v > 2 * 1024 * 1024) throw this.#error('setsockopt', fam === 'freebsd' ? 'ENOBUFS' : 'EINVAL', `${name} must be 1..2097152`);
+          stored = v;
+        }
+        if (name === 'SO_SNDBUF') sock.sndBuf = stored; else sock.rcvBuf = stored;
+        if (sock.conn >= 0) {
+          // Linux keeps half of the receive buffer for overhead: the window is built from the rest
+          const core = name === 'SO_SNDBUF' ? stored : fam === 'linux' ? stored >> 1 : stored;
+          this.#host.core.x.connSetOpt(sock.conn, name === 'SO_SNDBUF' ? ConnOpt.SndBuf : ConnOpt.RcvBuf, core);
+          this.#host.service();
+        }
+        return;
+      }
       default:
         // SO_ACCEPTCONN, SO_TYPE, SO_ERROR are read-only; unknown names: sosetopt default ⇒ ENOPROTOOPT
         throw this.#error('setsockopt', 'ENOPROTOOPT', `${name} cannot be set`);
@@ -1033,6 +1376,16 @@ export class BsdSockets {
       case 'SO_ACCEPTFILTER':
         if (fam !== 'freebsd') throw this.#error('getsockopt', 'ENOPROTOOPT', 'SO_ACCEPTFILTER exists only on FreeBSD');
         return this.#acceptFiltGetopt(sock);
+      case 'SO_LINGER':
+        return sock.linger;
+      case 'SO_KEEPALIVE':
+        return bsd ? (sock.keepAlive ? BSD_SO_KEEPALIVE : 0) : sock.keepAlive ? 1 : 0;
+      case 'SO_SNDBUF':
+        // defaults: Linux tcp_wmem[1] 16384, FreeBSD net.inet.tcp.sendspace 32768, 4.3BSD tcp_sendspace 4096
+        return sock.sndBuf || (fam === 'linux' ? 16384 : fam === 'freebsd' ? 32768 : 4096);
+      case 'SO_RCVBUF':
+        // Linux tcp_rmem[1] 131072, FreeBSD net.inet.tcp.recvspace 65536, 4.3BSD tcp_recvspace 4096
+        return sock.rcvBuf || (fam === 'linux' ? 131072 : fam === 'freebsd' ? 65536 : 4096);
       default:
         throw this.#error('getsockopt', 'ENOPROTOOPT', `unknown option ${name}`);
     }
@@ -1089,6 +1442,26 @@ export class BsdSockets {
     const fam = this.#host.family;
     if (name === 'TCP_NODELAY') {
       sock.noDelay = this.#intValue('setsockopt', value) !== 0;
+      if (sock.conn >= 0) {
+        this.#host.sync();
+        this.#host.core.x.connSetOpt(sock.conn, ConnOpt.NoDelay, sock.noDelay ? 1 : 0);
+        this.#host.service();
+      }
+      return;
+    }
+    if ((name === 'TCP_KEEPIDLE' || name === 'TCP_KEEPINTVL' || name === 'TCP_KEEPCNT') && fam !== 'bsd43') {
+      // Linux: 1..MAX_TCP_KEEPIDLE (32767) s, TCP_KEEPCNT 1..MAX_TCP_KEEPCNT (127), else EINVAL;
+      // FreeBSD (9.0+) takes the same names
+      const v = this.#intValue('setsockopt', value);
+      const max = name === 'TCP_KEEPCNT' ? 127 : 32767;
+      if (v < 1 || v > max) throw this.#error('setsockopt', 'EINVAL', `${name} must be 1..${max}`);
+      if (name === 'TCP_KEEPIDLE') sock.keepIdle = v;
+      else if (name === 'TCP_KEEPINTVL') sock.keepIntvl = v;
+      else sock.keepCnt = v;
+      if (sock.conn >= 0) {
+        this.#applyKeepalive(sock);
+        this.#host.service();
+      }
       return;
     }
     if (fam === 'linux' && name === 'TCP_DEFER_ACCEPT') {
@@ -1115,6 +1488,9 @@ export class BsdSockets {
   #tcpGet(sock: Sock, name: string): number {
     const fam = this.#host.family;
     if (name === 'TCP_NODELAY') return sock.noDelay ? 1 : 0;
+    if (name === 'TCP_KEEPIDLE' && fam !== 'bsd43') return sock.keepIdle || 7200;
+    if (name === 'TCP_KEEPINTVL' && fam !== 'bsd43') return sock.keepIntvl || 75;
+    if (name === 'TCP_KEEPCNT' && fam !== 'bsd43') return sock.keepCnt || (fam === 'linux' ? 9 : 8);
     if (fam === 'linux' && name === 'TCP_DEFER_ACCEPT') return retransToSecs(sock.deferAccept);
     if (fam === 'linux' && name === 'TCP_SYNCNT') return sock.synCnt || LINUX_TCP_SYN_RETRIES;
     return this.#unknownTcpOption('getsockopt', name);
@@ -1135,10 +1511,13 @@ export class BsdSockets {
     if (sock) this.#pumpAccept(sock);
   }
 
-  /** Readable / ConnError / ConnClosed(conn): wake waiting recvAsync() calls. */
+  /** Readable / ConnError / ConnClosed / Connected / Writable(conn): wake waiting calls. */
   onConnEvent(conn: number): void {
     const sock = this.#byConn.get(conn);
-    if (sock) this.#pumpRecv(sock);
+    if (!sock) return;
+    if (sock.state === 'connecting') this.#connectProgress(sock);
+    this.#pumpRecv(sock);
+    this.#pumpSend(sock);
   }
 
   /** The event ring overflowed: retry every waiter. */
@@ -1146,7 +1525,9 @@ export class BsdSockets {
     for (const e of [...this.#fds.values()]) {
       if (e.kind !== 'socket') continue;
       if (e.sock.acceptWaiters.length > 0) this.#pumpAccept(e.sock);
+      if (e.sock.state === 'connecting') this.#connectProgress(e.sock);
       if (e.sock.recvWaiters.length > 0) this.#pumpRecv(e.sock);
+      if (e.sock.sendWaiters.length > 0) this.#pumpSend(e.sock);
     }
   }
 

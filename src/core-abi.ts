@@ -81,6 +81,8 @@ export const COUNTERS = [
   'WtcpInFrames', 'WtcpOutFrames', 'WtcpMalformed', 'WtcpNotForUs', 'WtcpArpIn', 'WtcpArpOut',
   'WtcpArpReplies', 'WtcpArpUnresolved', 'WtcpArpQueueDrops', 'WtcpOutOverflow', 'WtcpNoMemory',
   'WtcpRstRateLimited',
+  // added with the data path (issue 3)
+  'TcpExtPAWSEstab',
 ] as const;
 export type CounterName = typeof COUNTERS[number];
 
@@ -102,4 +104,8 @@ export const enum CoreEvent {
   SynFloodWarning = 4,
   /** a connection is fully closed and its handle is free (arg: conn) */
   ConnClosed = 5,
+  /** an active open completed: ESTABLISHED, writable (arg: conn) */
+  Connected = 6,
+  /** send-buffer space freed after a short write (arg: conn) */
+  Writable = 7,
 }

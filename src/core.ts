@@ -54,6 +54,14 @@ export interface CoreExports {
   connRead(conn: number, ptr: number, max: number): number;
   connClose(conn: number): number;
   connAbort(conn: number): number;
+  /** active open: conn handle or -errno (flags: 1 SO_REUSEADDR, 2 SO_REUSEPORT) */
+  connConnect(iface: number, laddr: number, lport: number, raddr: number, rport: number, flags: number): number;
+  /** bytes taken into the send buffer (0: full or still connecting), or -errno */
+  connWrite(conn: number, ptr: number, len: number): number;
+  /** 0 SHUT_RD, 1 SHUT_WR, 2 SHUT_RDWR */
+  connShutdown(conn: number, how: number): number;
+  connSetOpt(conn: number, opt: number, value: number): number;
+  connGetOpt(conn: number, opt: number): number;
 }
 
 /** The export names the host needs; instantiation fails with the list of missing ones. */
@@ -62,7 +70,8 @@ export const CORE_FUNCTIONS = [
   'outputPtr', 'outputLen', 'outputCount', 'outputReset', 'eventsPtr', 'eventsCount', 'eventsReset',
   'poll', 'nextTimer', 'scratchPtr', 'scratchCap', 'memoryBytes', 'listenerOpen',
   'listenerSetBacklog', 'listenerClose', 'listenerSet', 'listenerGet', 'listenerAccept', 'portUsage',
-  'connGet', 'connRead', 'connClose', 'connAbort',
+  'connGet', 'connRead', 'connClose', 'connAbort', 'connConnect', 'connWrite', 'connShutdown',
+  'connSetOpt', 'connGetOpt',
 ] as const satisfies readonly (keyof CoreExports)[];
 
 /** listenerSet options (assembly/tcp/listener.ts). */
@@ -76,6 +85,31 @@ export const enum PortUsage {
 /** connGet fields. */
 export const enum ConnField {
   State = 0, RemoteAddr = 1, RemotePort = 2, LocalAddr = 3, LocalPort = 4, Error = 5, Readable = 6, Eof = 7,
+  /** bytes in the send buffer (unacknowledged + unsent) */
+  SendQueued = 8,
+  /** room left in the send buffer */
+  SendSpace = 9,
+  /** congestion window, bytes */
+  Cwnd = 10,
+  /** smoothed RTT, ms (0 before the first sample) */
+  Srtt = 11,
+  /** retransmission timeout, ms */
+  Rto = 12,
+  /** peer's window, bytes */
+  SendWindow = 13,
+  /** effective send MSS (options excluded) */
+  Mss = 14,
+  /** bytes in flight (SND.NXT - SND.UNA) */
+  InFlight = 15,
+}
+
+/** connSetOpt / connGetOpt options. */
+export const enum ConnOpt { NoDelay = 1, KeepAlive = 2, KeepIdle = 3, KeepIntvl = 4, KeepCnt = 5, SndBuf = 6, RcvBuf = 7, Linger = 8 }
+
+/** connGet State values (RFC 9293 §3.3.2). */
+export const enum ConnState {
+  Closed = 0, SynSent = 2, SynReceived = 3, Established = 4, FinWait1 = 5, FinWait2 = 6, CloseWait = 7,
+  Closing = 8, LastAck = 9, TimeWait = 10,
 }
 
 /** Pool sizes for init(). */
@@ -369,6 +403,18 @@ export class Core {
     if (n === 0) return new Uint8Array(0);
     const u8 = this.#views();
     return u8.slice(this.#scratchPtr, this.#scratchPtr + n);
+  }
+
+  /**
+   * connWrite through the scratch area: bytes taken (0 when the send buffer is full or the
+   * handshake is still running), or the core's negative errno (-32 EPIPE, -104 ECONNRESET, ...).
+   * Takes at most scratchCap bytes per call.
+   */
+  write(conn: number, data: Uint8Array): number {
+    const n = Math.min(data.length, this.#scratchCap);
+    const u8 = this.#views();
+    u8.set(n === data.length ? data : data.subarray(0, n), this.#scratchPtr);
+    return this.x.connWrite(conn, this.#scratchPtr, n);
   }
 
   /** Largest single connRead. */

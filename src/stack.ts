@@ -46,7 +46,11 @@ export interface StackLimits {
   synEntries?: number;
   /** connection records: queued, accepted and TIME-WAIT connections together [4096] */
   connections?: number;
-  /** receive buffer memory shared by all connections, in bytes, rounded up to 2 KiB chunks [8 MiB] */
+  /**
+   * buffer memory shared by all connections, in bytes, rounded up to 2 KiB chunks [8 MiB]: receive
+   * buffers, out-of-order segments and send buffers all take chunks from it, only while they hold
+   * data (an idle connection holds none)
+   */
   rxBufferBytes?: number;
   /** ARP cache entries [256] */
   arpEntries?: number;
@@ -212,6 +216,9 @@ export class Stack {
       random: new HostRandom([seeds[3], seeds[2], seeds[1], seeds[0]]),
       interfaces: ifaces.map((i) => ({ ip: parseIPv4(i.address), prefixLen: i.prefixLen })),
       service: () => this.#service(),
+      sync: () => {
+        if (!this.core.aborted) this.core.x.poll(this.now());
+      },
       get closed() {
         return stack.#closed || stack.#closing;
       },
@@ -476,6 +483,8 @@ export class Stack {
       case CoreEvent.Readable:
       case CoreEvent.ConnError:
       case CoreEvent.ConnClosed:
+      case CoreEvent.Connected:
+      case CoreEvent.Writable:
         this.bsd.onConnEvent(a);
         break;
       case CoreEvent.SynFloodWarning: {

@@ -6,18 +6,19 @@
 // A connection is created by a personality when a handshake completes (connFromEmbryo) and lives
 // on its listener's accept queue until accept(); after that the host holds its handle (CF_USER)
 // until connClose()/connAbort().
-import { NOW, knob, count, postEvent, poolAlloc, scratchPtr, countSub } from '../stack';
+import { NOW, knob, count, postEvent, poolAlloc, scratchPtr, scratchCap, countSub } from '../stack';
 import {
   K_FAMILY, FAMILY_LINUX, FAMILY_BSD43, FAMILY_FREEBSD, K_TCP_TIMESTAMPS, K_FB_INSECURE_RST,
   C_TCP_CURR_ESTAB, C_TCP_ESTAB_RESETS, C_CHALLENGE_ACK, C_NO_MEMORY, C_ABORT_ON_CLOSE, C_TCP_RETRANS_SEGS,
   EV_READABLE, EV_CONN_ERROR, EV_CONN_CLOSED, E_AGAIN, E_CONNRESET, E_TIMEDOUT, E_INVAL,
+  E_CONNREFUSED, E_NOTCONN, E_PIPE, E_NOPROTOOPT, C_TCP_ATTEMPT_FAILS, C_PAWS_ESTAB,
 } from '../abi';
 import { tableKey } from './secrets';
 import { seqLt, seqLe, seqGt, seqGe, seqInRange } from './seq';
 import { timerSet, timerCancel } from './timer';
 import { maxSynEntries } from './synq';
 import {
-  segSeq, segAck, segFlags, segLen, segData, segWnd, optTs, optTsVal,
+  segSeq, segAck, segFlags, segLen, segData, segWnd, optTs, optTsVal, optTsEcr,
   TH_FIN, TH_SYN, TH_RST, TH_ACK,
 } from './segment';
 import { optReset, optTsW, optNop, tcpSend } from './output';
@@ -26,9 +27,19 @@ import { accfReady } from './accf';
 import { setTwIss } from './segment';
 import { tcpDispatch } from './input';
 import { bsdConnDropReset, bsdDropWithResetNoSocket } from './bsd43';
+import {
+  sendInit, sendReset, sendStart, sendOnAck, sendOutput, sendTimer, sendWrite, sendSpace, txFree, effMss,
+  cSndMax, cTxLen, cSndBuf, cSrtt, cRto, CF_ACTIVE, CF_FIN_QUEUED, CF_NODELAY, CF_SHUT_RD, CF_WR_BLOCKED,
+} from './send';
+import { ccCwnd } from './cc';
+import { kaInit, kaReset, kaCancel, kaHeard, kaSet, kaSetOpt, kaGetOpt } from './keepalive';
+import { sackOptions, recvInit, oooStore, oooDrain, oooFree, oooHeld, ackInit, ackReset, ackSent, ackNowForData, delackCancel } from './recv';
+export function connCount(): i32 { return nC; }
+import { connectInit, synSentInput, activeSynRcvdAck, connectTimer } from './connect';
 
 // states (RFC 9293 §3.3.2)
 @inline export const ST_CLOSED: u8 = 0;
+@inline export const ST_SYN_SENT: u8 = 2;
 @inline export const ST_SYN_RECEIVED: u8 = 3;
 @inline export const ST_ESTABLISHED: u8 = 4;
 @inline export const ST_FIN_WAIT_1: u8 = 5;
@@ -53,10 +64,8 @@ import { bsdConnDropReset, bsdDropWithResetNoSocket } from './bsd43';
 @inline export const CF_FIN_SENT: u32 = 0x0800;
 @inline export const CF_REUSEPORT: u32 = 0x1000;   // inherited from the listener (bind rules)
 
-@inline const CHUNK: i32 = 2048;
+@inline export const CHUNK: i32 = 2048;
 @inline const TIME_WAIT_MS: u32 = 60000;       // Linux TCP_TIMEWAIT_LEN; 2*MSL on the BSDs
-@inline const FIN_RTO_MS: u32 = 1000;
-@inline const FIN_MAX_RETRIES: u8 = 8;
 
 let nC: i32 = 0;
 export let cState: StaticArray<u8> = new StaticArray<u8>(0);
@@ -98,6 +107,8 @@ let chunkMem: usize = 0;
 let chunkNext: StaticArray<i32> = new StaticArray<i32>(0);
 let chunkLen: StaticArray<u16> = new StaticArray<u16>(0);
 let chunkFree: i32 = -1;
+let chunkFreeCount: i32 = 0;
+let chunkReserve: i32 = 0;
 
 // bind bookkeeping per local port (see portUsage)
 const portConnReuse = new StaticArray<u16>(65536);
@@ -132,7 +143,35 @@ export function connInit(n: i32, rxChunks: i32): void {
   chunkNext = new StaticArray<i32>(rxChunks); chunkLen = new StaticArray<u16>(rxChunks);
   for (let i = 0; i < rxChunks; i++) unchecked(chunkNext[i] = i + 1 < rxChunks ? i + 1 : -1);
   chunkFree = 0;
+  chunkFreeCount = rxChunks;
+  chunkReserve = rxChunks >> 3;
+  sendInit(n);
+  connectInit(n);
+  recvInit(n, rxChunks);
+  ackInit(n);
+  kaInit(n);
 }
+
+// ---- the chunk pool, shared by receive and send buffers ----
+/** A free chunk (emptied, unlinked), or -1 when the pool is exhausted. */
+export function chunkTake(): i32 {
+  if (chunkFree < 0) return -1;
+  chunkFreeCount--;
+  const k = chunkFree; chunkFree = unchecked(chunkNext[k]);
+  unchecked(chunkNext[k] = -1); unchecked(chunkLen[k] = 0);
+  return k;
+}
+export function chunkGive(k: i32): void { unchecked(chunkNext[k] = chunkFree); chunkFree = k; chunkFreeCount++; }
+/**
+ * A chunk for a send buffer: refused while fewer than an eighth of the pool is free, so that data
+ * arriving on established connections always finds room (new sends wait, counted in WtcpNoMemory).
+ */
+export function chunkTakeForSend(): i32 { return chunkFreeCount > chunkReserve ? chunkTake() : -1; }
+@inline export function chunkNextOf(k: i32): i32 { return unchecked(chunkNext[k]); }
+@inline export function chunkSetNext(k: i32, n: i32): void { unchecked(chunkNext[k] = n); }
+@inline export function chunkLenOf(k: i32): i32 { return <i32>unchecked(chunkLen[k]); }
+@inline export function chunkSetLen(k: i32, n: i32): void { unchecked(chunkLen[k] = <u16>n); }
+@inline export function chunkPtr(k: i32): usize { return chunkMem + <usize>k * CHUNK; }
 
 @inline function hashTuple(laddr: u32, lport: u32, raddr: u32, rport: u32): u32 {
   let h = (raddr ^ tableKey(1)) * 0x9E3779B1;
@@ -195,6 +234,9 @@ export function connAlloc(iface: i32, laddr: u32, lport: u32, raddr: u32, rport:
   unchecked(cErr[c] = 0); unchecked(cRetries[c] = 0);
   unchecked(cRxHead[c] = -1); unchecked(cRxTail[c] = -1); unchecked(cRxOff[c] = 0); unchecked(cRxLen[c] = 0);
   unchecked(cTsRecent[c] = 0); unchecked(cTsOff[c] = 0);
+  sendReset(c);
+  ackReset(c);
+  kaReset(c);
   const b = hashTuple(laddr, lport, raddr, rport);
   unchecked(cHashNext[c] = unchecked(buckets[b])); unchecked(buckets[b] = c);
   portAccount(c, 1);
@@ -204,7 +246,7 @@ export function connAlloc(iface: i32, laddr: u32, lport: u32, raddr: u32, rport:
 
 function rxFree(c: i32): void {
   let k = unchecked(cRxHead[c]);
-  while (k >= 0) { const nx = unchecked(chunkNext[k]); unchecked(chunkNext[k] = chunkFree); chunkFree = k; k = nx; }
+  while (k >= 0) { const nx = unchecked(chunkNext[k]); chunkGive(k); k = nx; }
   unchecked(cRxHead[c] = -1); unchecked(cRxTail[c] = -1); unchecked(cRxLen[c] = 0); unchecked(cRxOff[c] = 0);
 }
 
@@ -217,6 +259,10 @@ export function connFree(c: i32): void {
   if (l >= 0) qRemove(l, c);
   timerCancel(maxSynEntries() + c);
   rxFree(c);
+  txFree(c);
+  oooFree(c);
+  delackCancel(c);
+  kaCancel(c);
   portAccount(c, -1);
   const b = hashTuple(unchecked(cLaddr[c]), <u32>unchecked(cLport[c]), unchecked(cRaddr[c]), <u32>unchecked(cRport[c]));
   let cur = unchecked(buckets[b]);
@@ -250,10 +296,12 @@ export function connOwn(c: i32): void { unchecked(cFlags[c] = unchecked(cFlags[c
 export function connEstablish(c: i32): void {
   unchecked(cState[c] = ST_ESTABLISHED);
   count(C_TCP_CURR_ESTAB);
+  sendStart(c, unchecked(cRcvNxt[c]), unchecked(cSndUna[c]));
 }
 
 @inline export function tsNow(c: i32): u32 { return NOW + unchecked(cTsOff[c]); }
-@inline function rcvWindow(c: i32): u32 {
+@inline function rcvWindow(c: i32): u32 { return connRcvWindow(c); }
+export function connRcvWindow(c: i32): u32 {
   const used = <u32>unchecked(cRxLen[c]);
   const buf = unchecked(cRcvBuf[c]);
   return used >= buf ? 0 : buf - used;
@@ -263,10 +311,12 @@ export function connEstablish(c: i32): void {
 export function connSendAck(c: i32, flags: u32): void {
   optReset();
   if ((unchecked(cFlags[c]) & CF_TS) != 0) { optNop(); optNop(); optTsW(tsNow(c), unchecked(cTsRecent[c])); }
+  if ((unchecked(cFlags[c]) & CF_SACK) != 0 && oooHeld(c)) sackOptions(c);
   tcpSend(<i32>unchecked(cIface[c]), unchecked(cLaddr[c]), unchecked(cRaddr[c]),
     <u32>unchecked(cLport[c]), <u32>unchecked(cRport[c]),
     unchecked(cSndNxt[c]), unchecked(cRcvNxt[c]), flags,
     rcvWindow(c) >> <u32>unchecked(cRcvWs[c]), 0, 0);
+  ackSent(c);
 }
 
 /** Abort with RST|ACK <SEQ=SND.NXT><ACK=RCV.NXT> (tcp_send_active_reset / tcp_drop). */
@@ -308,14 +358,14 @@ export function connKill(c: i32, err: i32): void {
 }
 
 // ---- receive buffer ----
+export function connRxAppend(c: i32, p: usize, len: i32): i32 { return rxAppend(c, p, len); }
 function rxAppend(c: i32, p: usize, len: i32): i32 {
   let done = 0;
   while (done < len) {
     let t = unchecked(cRxTail[c]);
     if (t < 0 || <i32>unchecked(chunkLen[t]) == CHUNK) {
-      if (chunkFree < 0) { count(C_NO_MEMORY); break; }
-      const k = chunkFree; chunkFree = unchecked(chunkNext[k]);
-      unchecked(chunkNext[k] = -1); unchecked(chunkLen[k] = 0);
+      const k = chunkTake();
+      if (k < 0) { count(C_NO_MEMORY); break; }
       if (t >= 0) unchecked(chunkNext[t] = k); else unchecked(cRxHead[c] = k);
       unchecked(cRxTail[c] = k);
       t = k;
@@ -366,7 +416,7 @@ function rxTake(c: i32, dst: usize, max: i32): i32 {
     if (off + avail == <i32>unchecked(chunkLen[k])) {
       unchecked(cRxHead[c] = unchecked(chunkNext[k]));
       if (unchecked(cRxHead[c]) < 0) unchecked(cRxTail[c] = -1);
-      unchecked(chunkNext[k] = chunkFree); chunkFree = k;
+      chunkGive(k);
       unchecked(cRxOff[c] = 0);
     } else unchecked(cRxOff[c] = <u16>(off + avail));
   }
@@ -397,6 +447,7 @@ export function connInput(c: i32): void {
     closedReply();
     return;
   }
+  if (st == ST_SYN_SENT) { synSentInput(c); return; }
   if (st == ST_TIME_WAIT && (segFlags & (TH_SYN | TH_RST | TH_ACK)) == TH_SYN && seqGt(segSeq, unchecked(cRcvNxt[c]))) {
     // a new connection request above the old sequence space ends TIME-WAIT and goes to the listener
     // (Linux tcp_timewait_state_process TCP_TW_SYN; FreeBSD tcp_twcheck; 4.3BSD tcp_input)
@@ -406,7 +457,19 @@ export function connInput(c: i32): void {
     tcpDispatch();
     return;
   }
-  if (optTs && (unchecked(cFlags[c]) & CF_TS) != 0 && seqLe(segSeq, unchecked(cRcvNxt[c]))) unchecked(cTsRecent[c] = optTsVal);
+  if (optTs && (unchecked(cFlags[c]) & CF_TS) != 0) {
+    // PAWS (RFC 7323 §5.3): a timestamp older than TS.Recent marks an old duplicate. Linux
+    // tcp_paws_discard (window of 1 tick) sends a duplicate ACK and drops it, counted as PAWSEstab;
+    // a RST is let through to the sequence checks ("Reset is accepted even if it did not pass PAWS").
+    if (<i32>(unchecked(cTsRecent[c]) - optTsVal) > 1 && (segFlags & TH_RST) == 0 && st != ST_SYN_RECEIVED) {
+      count(C_PAWS_ESTAB);
+      connSendAck(c, TH_ACK);
+      return;
+    }
+    // RFC 7323 §4.3: TS.Recent follows the newest timestamp of segments at or before RCV.NXT
+    if (seqLe(segSeq, unchecked(cRcvNxt[c])) && <i32>(optTsVal - unchecked(cTsRecent[c])) >= 0) unchecked(cTsRecent[c] = optTsVal);
+  }
+  kaHeard(c);
   // first: sequence number
   if (!acceptable(c)) {
     if ((segFlags & TH_RST) == 0) connSendAck(c, TH_ACK);
@@ -417,6 +480,10 @@ export function connInput(c: i32): void {
     if (segSeq == unchecked(cRcvNxt[c]) || fam == FAMILY_BSD43 ||
         (fam == FAMILY_FREEBSD && knob(K_FB_INSECURE_RST) != 0)) {   // FreeBSD net.inet.tcp.insecure_rst
       if (st == ST_TIME_WAIT || st == ST_LAST_ACK || st == ST_CLOSING) { connFinish(c); return; }
+      if (st == ST_SYN_RECEIVED && (unchecked(cFlags[c]) & CF_ACTIVE) != 0) {
+        // an active open that went through SYN-RECEIVED: "connection refused" (RFC 9293 §3.10.7.4)
+        count(C_TCP_ATTEMPT_FAILS); connKill(c, E_CONNREFUSED); return;
+      }
       if (fam == FAMILY_BSD43) bsdConnDropReset(c);   // 4.3BSD tcp_drop(): a RST|ACK answers the RST
       connKill(c, E_CONNRESET);
     } else challengeAck(c);
@@ -430,15 +497,20 @@ export function connInput(c: i32): void {
   }
   // fifth: ACK
   if ((segFlags & TH_ACK) == 0) return;
-  if (seqGt(segAck, unchecked(cSndNxt[c]))) { connSendAck(c, TH_ACK); return; }
-  if (seqGt(segAck, unchecked(cSndUna[c]))) {
-    unchecked(cSndUna[c] = segAck);
-    unchecked(cSndWnd[c] = segWnd << <u32>unchecked(cSndWs[c]));
-    if ((unchecked(cFlags[c]) & CF_FIN_SENT) != 0 && segAck == unchecked(cSndNxt[c])) {
+  if (st == ST_SYN_RECEIVED && (unchecked(cFlags[c]) & CF_ACTIVE) != 0) {
+    // simultaneous open: the ACK of our SYN-ACK
+    activeSynRcvdAck(c);
+    if (unchecked(cState[c]) != ST_ESTABLISHED) return;
+  }
+  if (seqGt(segAck, unchecked(cSndMax[c]))) { connSendAck(c, TH_ACK); return; }
+  {
+    const finAcked = sendOnAck(c, segSeq, segAck, segWnd << <u32>unchecked(cSndWs[c]), optTsEcr, optTs,
+      segLen == 0 && (segFlags & (TH_SYN | TH_FIN)) == 0);
+    if (finAcked) {
       // our FIN is acknowledged
       unchecked(cRetries[c] = 0);
       timerCancel(maxSynEntries() + c);
-      if (st == ST_FIN_WAIT_1) unchecked(cState[c] = ST_FIN_WAIT_2);
+      if (st == ST_FIN_WAIT_1) { unchecked(cState[c] = ST_FIN_WAIT_2); finWait2Timer(c); }
       else if (st == ST_CLOSING) { enterTimeWait(c); return; }
       else if (st == ST_LAST_ACK) { connFinish(c); return; }
     }
@@ -449,7 +521,12 @@ export function connInput(c: i32): void {
   let readable = false;
   if (segLen > 0 && (st2 == ST_ESTABLISHED || st2 == ST_FIN_WAIT_1 || st2 == ST_FIN_WAIT_2)) {
     const rn = unchecked(cRcvNxt[c]);
-    if (seqGt(segSeq, rn)) { connSendAck(c, TH_ACK); return; } // out of order: this stack does not reassemble yet
+    if (seqGt(segSeq, rn)) {
+      // out of order: hold it (recv.ts) and send a duplicate ACK at once (RFC 5681 §4.2)
+      oooStore(c, segSeq, segData, segLen);
+      connSendAck(c, TH_ACK);
+      return;
+    }
     const skip = <i32>(rn - segSeq);
     let n = segLen - skip;
     const w = <i32>rcvWindow(c);
@@ -458,8 +535,10 @@ export function connInput(c: i32): void {
       const got = rxAppend(c, segData + <usize>skip, n);
       unchecked(cRcvNxt[c] = rn + <u32>got);
       if (got > 0) readable = true;
+      if (got > 0 && oooHeld(c)) oooDrain(c);   // a filled gap releases what waited behind it
     }
-    ackNow = true;
+    // a FIN is always acknowledged at once (below); plain data may wait for the delayed-ACK timer
+    ackNow = (segFlags & TH_FIN) != 0 || n <= 0 || ackNowForData(c, <i32>unchecked(cMss[c]));
   }
   // eighth: FIN, when everything before it has arrived
   if ((segFlags & TH_FIN) != 0 && segSeq + <u32>segLen == unchecked(cRcvNxt[c]) &&
@@ -530,20 +609,30 @@ import { segIface, segSrc, segDst, segSport, segDport } from './segment';
 @inline function segSportG(): u32 { return segSport; }
 @inline function segDportG(): u32 { return segDport; }
 
+/** The delayed-ACK timer: send the ACK that is owed, if the connection still wants one. */
+export function connDelackTimer(c: i32): void {
+  if ((unchecked(cFlags[c]) & CF_LIVE) == 0) return;
+  const st = unchecked(cState[c]);
+  if (st == ST_ESTABLISHED || st == ST_FIN_WAIT_1 || st == ST_FIN_WAIT_2 || st == ST_CLOSE_WAIT || st == ST_CLOSING || st == ST_LAST_ACK) connSendAck(c, TH_ACK);
+}
+
+/**
+ * A closed socket must not wait in FIN-WAIT-2 for ever on a peer that never sends its FIN: Linux
+ * tcp_fin_timeout (60 s), FreeBSD tcp_finwait2_timeout (60 s), 4.3BSD tcp_maxidle (8 x 75 s). A
+ * socket only shut down for writing still belongs to the host and waits as long as it likes.
+ */
+function finWait2Timer(c: i32): void {
+  if ((unchecked(cFlags[c]) & CF_USER_CLOSED) == 0 || unchecked(cState[c]) != ST_FIN_WAIT_2) return;
+  timerSet(maxSynEntries() + c, NOW + (knob(K_FAMILY) == FAMILY_BSD43 ? 600000 : 60000), NOW);
+}
+
 export function connTimer(c: i32): void {
   const st = unchecked(cState[c]);
   if (st == ST_TIME_WAIT) { connFinish(c); return; }
-  if (st == ST_FIN_WAIT_1 || st == ST_CLOSING || st == ST_LAST_ACK) {
-    const r = unchecked(cRetries[c]);
-    if (r >= FIN_MAX_RETRIES) { connSendReset(c); connKill(c, E_TIMEDOUT); if ((unchecked(cFlags[c]) & CF_LIVE) != 0 && (unchecked(cFlags[c]) & CF_USER_CLOSED) != 0) connFree(c); return; }
-    unchecked(cRetries[c] = r + 1);
-    // retransmit the FIN
-    unchecked(cSndNxt[c] = unchecked(cSndNxt[c]) - 1);
-    connSendAck(c, TH_FIN | TH_ACK);
-    unchecked(cSndNxt[c] = unchecked(cSndNxt[c]) + 1);
-    count(C_TCP_RETRANS_SEGS);
-    timerSet(maxSynEntries() + c, NOW + (FIN_RTO_MS << <u32>(r + 1)), NOW);
-  }
+  if (st == ST_FIN_WAIT_2) { connFinish(c); return; }   // finWait2Timer's deadline
+  if (st == ST_SYN_SENT || (st == ST_SYN_RECEIVED && (unchecked(cFlags[c]) & CF_ACTIVE) != 0)) { connectTimer(c); return; }
+  // retransmission (data and FIN) and zero-window probes: send.ts
+  sendTimer(c);
 }
 
 // ---- exports for the host ----
@@ -558,6 +647,14 @@ export function connGet(c: i32, field: i32): i32 {
     case 5: return <i32>unchecked(cErr[c]);
     case 6: return unchecked(cRxLen[c]);
     case 7: return (unchecked(cFlags[c]) & CF_EOF) != 0 ? 1 : 0;
+    case 8: return unchecked(cTxLen[c]);
+    case 9: return sendSpace(c);
+    case 10: return <i32>ccCwnd(c);
+    case 11: return <i32>(unchecked(cSrtt[c]) >> 3);
+    case 12: return <i32>unchecked(cRto[c]);
+    case 13: return <i32>unchecked(cSndWnd[c]);
+    case 14: return effMss(c);
+    case 15: return <i32>(unchecked(cSndNxt[c]) - unchecked(cSndUna[c]));
   }
   return -1;
 }
@@ -568,11 +665,17 @@ function own(c: i32): void { unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_USE
 export function connRead(c: i32, ptr: usize, max: i32): i32 {
   if (c < 0 || c >= nC || (unchecked(cFlags[c]) & CF_LIVE) == 0) return -E_INVAL;
   own(c);
+  if ((unchecked(cFlags[c]) & CF_SHUT_RD) != 0 && unchecked(cRxLen[c]) == 0) return 0;
   if (unchecked(cRxLen[c]) > 0) {
-    const wasClosedWindow = rcvWindow(c) == 0;
+    const w0 = rcvWindow(c);
     const n = rxTake(c, ptr == 0 ? scratchPtr() : ptr, max);
-    // window update when reading reopened a closed window (RFC 9293 §3.8.6.2.2)
-    if (wasClosedWindow && unchecked(cState[c]) != ST_CLOSED) connSendAck(c, TH_ACK);
+    // window update when reading reopened a closed window, or grew a window smaller than
+    // min(buffer / 2, MSS) to at least that (receiver SWS avoidance, RFC 9293 §3.8.6.2.2)
+    let thr = unchecked(cRcvBuf[c]) >> 1;
+    if (thr > 1460) thr = 1460;
+    const w1 = rcvWindow(c);
+    const st = unchecked(cState[c]);
+    if (((w0 == 0 && w1 > 0) || (w0 < thr && w1 >= thr)) && st != ST_CLOSED && st != ST_SYN_SENT) connSendAck(c, TH_ACK);
     return n;
   }
   const e = <i32>unchecked(cErr[c]);
@@ -587,6 +690,9 @@ export function connClose(c: i32): i32 {
   unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_USER | CF_USER_CLOSED);
   const st = unchecked(cState[c]);
   if (st == ST_CLOSED) { connFree(c); return 0; }
+  if (st == ST_SYN_SENT) { connFree(c); return 0; }   // RFC 9293 §3.10.4: delete the TCB
+  if (st == ST_SYN_RECEIVED && (unchecked(cFlags[c]) & CF_ACTIVE) != 0) { connSendReset(c); connFree(c); return 0; }
+  if (st == ST_FIN_WAIT_2) { finWait2Timer(c); return 0; }   // after shutdown(SHUT_WR)
   if (st != ST_ESTABLISHED && st != ST_CLOSE_WAIT) return 0; // already closing
   if (unchecked(cRxLen[c]) > 0 && knob(K_FAMILY) == FAMILY_LINUX) {
     count(C_ABORT_ON_CLOSE);
@@ -594,14 +700,101 @@ export function connClose(c: i32): i32 {
     connKill(c, E_CONNRESET);
     return 0;
   }
+  queueFin(c);
+  return 0;
+}
+
+/** Our side is done sending: FIN after the queued data (ESTABLISHED -> FIN-WAIT-1, CLOSE-WAIT -> LAST-ACK). */
+function queueFin(c: i32): void {
+  const st = unchecked(cState[c]);
   countSub(C_TCP_CURR_ESTAB);
   unchecked(cState[c] = st == ST_ESTABLISHED ? ST_FIN_WAIT_1 : ST_LAST_ACK);
-  unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_FIN_SENT);
-  connSendAck(c, TH_FIN | TH_ACK);
-  unchecked(cSndNxt[c] = unchecked(cSndNxt[c]) + 1);
-  unchecked(cRetries[c] = 0);
-  timerSet(maxSynEntries() + c, NOW + FIN_RTO_MS, NOW);
+  unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_FIN_QUEUED);
+  if (unchecked(cSndNxt[c]) == unchecked(cSndUna[c])) unchecked(cRetries[c] = 0);
+  sendOutput(c);
+}
+
+@inline function connValid(c: i32): bool { return c >= 0 && c < nC && (unchecked(cFlags[c]) & CF_LIVE) != 0; }
+
+/**
+ * shutdown(how): 0 SHUT_RD (later reads give end of stream), 1 SHUT_WR (FIN after the queued data;
+ * the other direction keeps working), 2 both. -ENOTCONN before the handshake completes or after
+ * the connection is gone, -EINVAL for a bad `how`.
+ */
+export function connShutdown(c: i32, how: i32): i32 {
+  if (!connValid(c) || how < 0 || how > 2) return -E_INVAL;
+  const st = unchecked(cState[c]);
+  if (st == ST_SYN_SENT || st == ST_SYN_RECEIVED || st == ST_CLOSED) return -E_NOTCONN;
+  if (how != 1) unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_SHUT_RD);
+  if (how != 0 && (st == ST_ESTABLISHED || st == ST_CLOSE_WAIT) && (unchecked(cFlags[c]) & CF_FIN_QUEUED) == 0) queueFin(c);
   return 0;
+}
+
+/**
+ * send(): bytes taken into the send buffer (0 when it is full, or while the handshake is still
+ * running: like Linux's non-blocking send in SYN-SENT, which gives EAGAIN; EV_CONNECTED then means
+ * writable). EV_WRITABLE follows a short write once space frees. -EPIPE after shutdown(SHUT_WR) or
+ * close, a pending error (ECONNRESET, ETIMEDOUT) once, then -EPIPE. `ptr` 0 = the scratch area.
+ */
+export function connWrite(c: i32, ptr: usize, len: i32): i32 {
+  if (!connValid(c) || len < 0) return -E_INVAL;
+  const p = ptr == 0 ? scratchPtr() : ptr;
+  if (ptr == 0 && len > scratchCap()) return -E_INVAL;
+  if (<u64>p + <u64>len > (<u64>memory.size() << 16)) return -E_INVAL;
+  own(c);
+  const e = <i32>unchecked(cErr[c]);
+  if (e != 0) { unchecked(cErr[c] = 0); return -e; }
+  const st = unchecked(cState[c]);
+  if ((unchecked(cFlags[c]) & CF_FIN_QUEUED) != 0 || st == ST_CLOSED || st == ST_TIME_WAIT) return -E_PIPE;
+  if (st == ST_SYN_SENT || st == ST_SYN_RECEIVED) { unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_WR_BLOCKED); return 0; }
+  if (st != ST_ESTABLISHED && st != ST_CLOSE_WAIT) return -E_PIPE;
+  if (len == 0) return 0;
+  return sendWrite(c, p, len);
+}
+
+/**
+ * Socket options: 1 TCP_NODELAY, 2 SO_KEEPALIVE, 3 TCP_KEEPIDLE (s), 4 TCP_KEEPINTVL (s),
+ * 5 TCP_KEEPCNT, 6 SO_SNDBUF (bytes), 7 SO_RCVBUF (bytes); -EINVAL for a value out of range,
+ * -ENOPROTOOPT for others (SO_LINGER is not implemented yet).
+ */
+export function connSetOpt(c: i32, opt: i32, value: i32): i32 {
+  if (!connValid(c)) return -E_INVAL;
+  switch (opt) {
+    case 2: kaSet(c, value != 0); return 0;
+    case 3: case 4: case 5: return kaSetOpt(c, opt, value) ? 0 : -E_INVAL;
+    case 1: {
+      const f = unchecked(cFlags[c]);
+      unchecked(cFlags[c] = value != 0 ? f | CF_NODELAY : f & ~CF_NODELAY);
+      if (value != 0) sendOutput(c);   // Linux: setting TCP_NODELAY pushes what Nagle held back
+      return 0;
+    }
+    case 6: {
+      let v = value < 2048 ? 2048 : value;
+      if (v > 4 << 20) v = 4 << 20;
+      unchecked(cSndBuf[c] = v);
+      return 0;
+    }
+    case 7: {
+      let v = value < 2048 ? 2048 : value;
+      if (v > 4 << 20) v = 4 << 20;
+      // never shrink below what is already advertised (RFC 9293 §3.8.6.2.2: no window shrinking)
+      if (<u32>v < <u32>unchecked(cRxLen[c]) + rcvWindow(c)) v = <i32>(<u32>unchecked(cRxLen[c]) + rcvWindow(c));
+      unchecked(cRcvBuf[c] = <u32>v);
+      return 0;
+    }
+  }
+  return -E_NOPROTOOPT;
+}
+
+export function connGetOpt(c: i32, opt: i32): i32 {
+  if (!connValid(c)) return -E_INVAL;
+  switch (opt) {
+    case 1: return (unchecked(cFlags[c]) & CF_NODELAY) != 0 ? 1 : 0;
+    case 2: case 3: case 4: case 5: return kaGetOpt(c, opt);
+    case 6: return unchecked(cSndBuf[c]);
+    case 7: return <i32>unchecked(cRcvBuf[c]);
+  }
+  return -E_NOPROTOOPT;
 }
 
 export function connAbort(c: i32): i32 {

@@ -6,7 +6,7 @@ import { C_TCP_OUT_SEGS, C_TCP_OUT_RSTS } from '../abi';
 import { wr16, wr32 } from '../wire/bytes';
 import { sumBytes, pseudoSum, finish } from '../wire/checksum';
 import { ipBegin, ipCommit, PROTO_TCP } from '../net/ip';
-import { TH_RST, TCPOPT_NOP, TCPOPT_MSS, TCPOPT_WS, TCPOPT_SACK_PERM, TCPOPT_TS, TCPOPT_EOL } from './segment';
+import { TH_RST, TCPOPT_NOP, TCPOPT_MSS, TCPOPT_WS, TCPOPT_SACK_PERM, TCPOPT_SACK, TCPOPT_TS, TCPOPT_EOL } from './segment';
 
 const optBuf = new StaticArray<u8>(40);
 let optLen: i32 = 0;
@@ -21,6 +21,11 @@ export function optMssW(mss: u32): void { put8(TCPOPT_MSS); put8(4); put16(mss);
 export function optWsW(shift: u32): void { put8(TCPOPT_WS); put8(3); put8(shift); }
 export function optSackPermW(): void { put8(TCPOPT_SACK_PERM); put8(2); }
 export function optTsW(val: u32, ecr: u32): void { put8(TCPOPT_TS); put8(10); put32(val); put32(ecr); }
+/** SACK option header for `n` blocks (RFC 2018 §3); follow with n optSackBlock() calls. */
+export function optSackBegin(n: i32): void { put8(TCPOPT_SACK); put8(2 + 8 * <u32>n); }
+export function optSackBlock(left: u32, right: u32): void { put32(left); put32(right); }
+/** Bytes of option space still free. */
+export function optRoom(): i32 { return 40 - optLen; }
 /** Pad to a multiple of 4 (EOL then zeros, as FreeBSD's tcp_addoptions does). */
 export function optPad(): void {
   if ((optLen & 3) != 0) { put8(TCPOPT_EOL); while ((optLen & 3) != 0) put8(0); }

@@ -9,7 +9,8 @@
 import { arpTimers } from '../net/arp';
 import { timeDue } from './seq';
 import { embryoTimer, maxSynEntries } from './synq';
-import { connTimer } from './conn';
+import { connTimer, connDelackTimer, connCount } from './conn';
+import { kaTimer } from './keepalive';
 
 @inline const SLOT_SHIFT: u32 = 3;           // 8 ms
 @inline const SLOTS: i32 = 4096;
@@ -94,7 +95,9 @@ function fire(id: i32): void {
   armed--;
   const ns = maxSynEntries();
   if (id < ns) embryoTimer(id);
-  else connTimer(id - ns);
+  else if (id < ns + connCount()) connTimer(id - ns);
+  else if (id < ns + 2 * connCount()) connDelackTimer(id - ns - connCount());
+  else kaTimer(id - ns - 2 * connCount());
 }
 
 function sweepFar(now: u32): void {

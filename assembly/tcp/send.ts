@@ -1,0 +1,402 @@
+// The sending half of an established connection: the send buffer (chunks from the shared pool,
+// held only while data is queued or unacknowledged), segmentation at the effective MSS within
+// min(SND.WND, cwnd), Nagle, ACK processing that frees acknowledged bytes, RTT measurement and the
+// retransmission timer (RFC 6298 with Karn's rule), go-back-N retransmission, zero-window probes and
+// the FIN after the queued data. Called by conn.ts (segment arrival, close, timers), connect.ts and
+// the host's connWrite/connShutdown/connSetOpt exports. Congestion control decisions live in cc.ts.
+//
+// Sequence space of the send buffer: byte i of the buffer (0 = oldest) has sequence SND.UNA + i.
+// SND.MAX is the highest sequence ever sent: after a timeout SND.NXT goes back to SND.UNA and the
+// segments up to SND.MAX are retransmissions (not timed, Karn's rule; counted in TcpRetransSegs).
+import { NOW, knob, count, postEvent, scratchPtr } from '../stack';
+import {
+  K_FAMILY, FAMILY_LINUX, FAMILY_FREEBSD, FAMILY_BSD43,
+  C_TCP_RETRANS_SEGS, C_TCP_TIMEOUTS, C_NO_MEMORY, EV_WRITABLE, E_TIMEDOUT,
+} from '../abi';
+import { seqLt, seqLe, seqGt } from './seq';
+import { timerSet, timerCancel, timerArmed } from './timer';
+import { maxSynEntries } from './synq';
+import { optReset, optNop, optTsW, tcpSend } from './output';
+import { TH_ACK, TH_PUSH, TH_FIN } from './segment';
+import {
+  cState, cFlags, cIface, cLaddr, cRaddr, cLport, cRport, cSndUna, cSndNxt, cSndWnd, cRcvNxt,
+  cTsRecent, cMss, cRcvWs, cRetries, tsNow, connRcvWindow, connSendAck, connSendReset, connKill, connFree,
+  chunkTakeForSend, chunkGive, chunkNextOf, chunkSetNext, chunkLenOf, chunkSetLen, chunkPtr, CHUNK,
+  CF_TS, CF_SACK, CF_FIN_SENT, CF_LIVE, CF_USER_CLOSED,
+  ST_ESTABLISHED, ST_CLOSE_WAIT, ST_FIN_WAIT_1, ST_CLOSING, ST_LAST_ACK,
+} from './conn';
+import { ackSent, oooHeld, sackOptions } from './recv';
+import { ccInit, ccOnStart, ccOnAck, ccOnTimeout, ccOnDupAck, cCwnd } from './cc';
+
+// flags kept in cFlags (bits above conn.ts's)
+@inline export const CF_ACTIVE: u32 = 0x2000;      // opened by connConnect
+@inline export const CF_FIN_QUEUED: u32 = 0x4000;  // shutdown(SHUT_WR) or close(): FIN after the data
+@inline export const CF_NODELAY: u32 = 0x8000;     // TCP_NODELAY: no Nagle
+@inline export const CF_SHUT_RD: u32 = 0x10000;    // shutdown(SHUT_RD)
+@inline export const CF_WR_BLOCKED: u32 = 0x20000; // a write was cut short: post EV_WRITABLE when space frees
+@inline export const CF_RTT: u32 = 0x40000;        // one segment is being timed (no timestamps)
+@inline export const CF_PERSIST: u32 = 0x80000;    // the connection timer is the persist (probe) timer
+
+/** Linux tcp_wmem[1]: the default send buffer (SO_SNDBUF may change it per socket). */
+@inline export const SNDBUF_DEFAULT: i32 = 16384;
+@inline const SNDBUF_MAX: i32 = 4 * 1024 * 1024;
+@inline const RTO_INIT: u32 = 1000;       // RFC 6298 §2.1 (Linux TCP_TIMEOUT_INIT)
+@inline const RTO_MAX: u32 = 120000;      // Linux TCP_RTO_MAX; FreeBSD TCPTV_REXMTMAX is 64 s
+@inline const RETRIES2: u8 = 15;          // Linux tcp_retries2 / FreeBSD TCP_MAXRXTSHIFT + 3 (close enough)
+@inline const ORPHAN_RETRIES: u8 = 8;     // Linux tcp_orphan_retries 0 => 8 for a closed socket
+
+let nS: i32 = 0;
+export let cTxHead: StaticArray<i32> = new StaticArray<i32>(0);
+let cTxTail: StaticArray<i32> = new StaticArray<i32>(0);
+let cTxOff: StaticArray<u16> = new StaticArray<u16>(0);    // offset of SND.UNA's byte in the head chunk
+export let cTxLen: StaticArray<i32> = new StaticArray<i32>(0);    // bytes queued (unacked + unsent)
+export let cSndBuf: StaticArray<i32> = new StaticArray<i32>(0);   // send buffer limit (SO_SNDBUF)
+export let cSndMax: StaticArray<u32> = new StaticArray<u32>(0);
+export let cSndWl1: StaticArray<u32> = new StaticArray<u32>(0);
+export let cSndWl2: StaticArray<u32> = new StaticArray<u32>(0);
+export let cSrtt: StaticArray<u32> = new StaticArray<u32>(0);     // ms << 3, 0 = no sample yet
+let cRttvar: StaticArray<u32> = new StaticArray<u32>(0);          // ms << 2
+export let cRto: StaticArray<u32> = new StaticArray<u32>(0);      // ms
+let cRttSeq: StaticArray<u32> = new StaticArray<u32>(0);
+let cRttTime: StaticArray<u32> = new StaticArray<u32>(0);
+
+export function sendInit(n: i32): void {
+  nS = n;
+  cTxHead = new StaticArray<i32>(n); cTxTail = new StaticArray<i32>(n); cTxOff = new StaticArray<u16>(n);
+  cTxLen = new StaticArray<i32>(n); cSndBuf = new StaticArray<i32>(n); cSndMax = new StaticArray<u32>(n);
+  cSndWl1 = new StaticArray<u32>(n); cSndWl2 = new StaticArray<u32>(n);
+  cSrtt = new StaticArray<u32>(n); cRttvar = new StaticArray<u32>(n); cRto = new StaticArray<u32>(n);
+  cRttSeq = new StaticArray<u32>(n); cRttTime = new StaticArray<u32>(n);
+  for (let i = 0; i < n; i++) { unchecked(cTxHead[i] = -1); unchecked(cTxTail[i] = -1); }
+  ccInit(n);
+}
+
+/** Fresh sending state for a new connection record (called by connAlloc). */
+export function sendReset(c: i32): void {
+  txFree(c);
+  unchecked(cSndBuf[c] = SNDBUF_DEFAULT);
+  unchecked(cSrtt[c] = 0); unchecked(cRttvar[c] = 0); unchecked(cRto[c] = RTO_INIT);
+  unchecked(cSndWl1[c] = 0); unchecked(cSndWl2[c] = 0); unchecked(cSndMax[c] = 0);
+}
+
+/** SND.MAX and the window-update marks once SND.NXT is known (handshake done). */
+export function sendStart(c: i32, wl1: u32, wl2: u32): void {
+  unchecked(cSndMax[c] = unchecked(cSndNxt[c]));
+  unchecked(cSndWl1[c] = wl1); unchecked(cSndWl2[c] = wl2);
+  ccStartConn(c);
+}
+function ccStartConn(c: i32): void { ccOnStart(c, effMss(c)); }
+
+// ---- the buffer ----
+export function txFree(c: i32): void {
+  let k = unchecked(cTxHead[c]);
+  while (k >= 0) { const nx = chunkNextOf(k); chunkGive(k); k = nx; }
+  unchecked(cTxHead[c] = -1); unchecked(cTxTail[c] = -1); unchecked(cTxOff[c] = 0); unchecked(cTxLen[c] = 0);
+}
+
+/** Room left in the send buffer. */
+export function sendSpace(c: i32): i32 {
+  const s = unchecked(cSndBuf[c]) - unchecked(cTxLen[c]);
+  return s > 0 ? s : 0;
+}
+
+function txAppend(c: i32, p: usize, len: i32): i32 {
+  let done = 0;
+  while (done < len) {
+    let t = unchecked(cTxTail[c]);
+    if (t < 0 || chunkLenOf(t) == CHUNK) {
+      const k = chunkTakeForSend();
+      if (k < 0) { count(C_NO_MEMORY); break; }
+      if (t >= 0) chunkSetNext(t, k); else { unchecked(cTxHead[c] = k); unchecked(cTxOff[c] = 0); }
+      unchecked(cTxTail[c] = k);
+      t = k;
+    }
+    const used = chunkLenOf(t);
+    let n = CHUNK - used;
+    if (n > len - done) n = len - done;
+    memory.copy(chunkPtr(t) + <usize>used, p + <usize>done, n);
+    chunkSetLen(t, used + n);
+    done += n;
+  }
+  unchecked(cTxLen[c] = unchecked(cTxLen[c]) + done);
+  return done;
+}
+
+/** Copy `n` bytes starting `off` bytes after SND.UNA into dst. */
+function txCopy(c: i32, off: i32, dst: usize, n: i32): void {
+  let k = unchecked(cTxHead[c]);
+  let o = off + <i32>unchecked(cTxOff[c]);
+  while (k >= 0 && o >= chunkLenOf(k)) { o -= chunkLenOf(k); k = chunkNextOf(k); }
+  let done = 0;
+  while (k >= 0 && done < n) {
+    let a = chunkLenOf(k) - o;
+    if (a > n - done) a = n - done;
+    memory.copy(dst + <usize>done, chunkPtr(k) + <usize>o, a);
+    done += a; o = 0; k = chunkNextOf(k);
+  }
+}
+
+/** Drop `n` acknowledged bytes from the front, returning emptied chunks to the pool. */
+function txDrop(c: i32, n: i32): void {
+  let left = n;
+  while (left > 0) {
+    const k = unchecked(cTxHead[c]);
+    if (k < 0) break;
+    const off = <i32>unchecked(cTxOff[c]);
+    const a = chunkLenOf(k) - off;
+    if (left >= a) {
+      left -= a;
+      const nx = chunkNextOf(k);
+      chunkGive(k);
+      unchecked(cTxHead[c] = nx); unchecked(cTxOff[c] = 0);
+      if (nx < 0) unchecked(cTxTail[c] = -1);
+    } else { unchecked(cTxOff[c] = <u16>(off + left)); left = 0; }
+  }
+  unchecked(cTxLen[c] = unchecked(cTxLen[c]) - (n - left));
+}
+
+// ---- the host's write ----
+/** Queue bytes; returns how many were taken (0 when the buffer is full). */
+export function sendWrite(c: i32, p: usize, len: i32): i32 {
+  let n = sendSpace(c);
+  if (n > len) n = len;
+  const got = n > 0 ? txAppend(c, p, n) : 0;
+  if (got < len) unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_WR_BLOCKED);
+  if (got > 0) sendOutput(c);
+  return got;
+}
+
+// ---- segmentation ----
+/** MSS for data: the negotiated MSS less the timestamp option (RFC 9293 §3.7.1, RFC 7323 §3). */
+export function effMss(c: i32): i32 {
+  let m = <i32>unchecked(cMss[c]);
+  if (m <= 0) m = 536;
+  if ((unchecked(cFlags[c]) & CF_TS) != 0) m -= 12;
+  return m;
+}
+
+@inline function canSend(st: u8): bool {
+  return st == ST_ESTABLISHED || st == ST_CLOSE_WAIT || st == ST_FIN_WAIT_1 || st == ST_CLOSING || st == ST_LAST_ACK;
+}
+@inline function connTimerId(c: i32): i32 { return maxSynEntries() + c; }
+
+function sendSegment(c: i32, seq: u32, flags: u32, data: usize, len: i32): void {
+  optReset();
+  if ((unchecked(cFlags[c]) & CF_TS) != 0) { optNop(); optNop(); optTsW(tsNow(c), unchecked(cTsRecent[c])); }
+  if ((unchecked(cFlags[c]) & CF_SACK) != 0 && oooHeld(c)) sackOptions(c);
+  tcpSend(<i32>unchecked(cIface[c]), unchecked(cLaddr[c]), unchecked(cRaddr[c]),
+    <u32>unchecked(cLport[c]), <u32>unchecked(cRport[c]),
+    seq, unchecked(cRcvNxt[c]), flags, connRcvWindow(c) >> <u32>unchecked(cRcvWs[c]), data, len);
+  ackSent(c);
+}
+
+/** Send what the windows allow: data segments, then the FIN once all data is out. */
+export function sendOutput(c: i32): void {
+  const st = unchecked(cState[c]);
+  if (!canSend(st)) return;
+  const mss = effMss(c);
+  const buf = scratchPtr();
+  let sent = false;
+  for (let guard = 0; guard < 4096; guard++) {
+    const f = unchecked(cFlags[c]);
+    if ((f & CF_FIN_SENT) != 0) break;
+    const una = unchecked(cSndUna[c]), nxt = unchecked(cSndNxt[c]);
+    const off = <i32>(nxt - una);
+    const txLen = unchecked(cTxLen[c]);
+    const avail = txLen - off;
+    if (avail <= 0) {
+      if ((f & CF_FIN_QUEUED) != 0) {
+        sendSegment(c, nxt, TH_FIN | TH_ACK, 0, 0);
+        if (seqLt(nxt, unchecked(cSndMax[c]))) count(C_TCP_RETRANS_SEGS);
+        unchecked(cSndNxt[c] = nxt + 1);
+        if (seqGt(nxt + 1, unchecked(cSndMax[c]))) unchecked(cSndMax[c] = nxt + 1);
+        unchecked(cFlags[c] = f | CF_FIN_SENT);
+        sent = true;
+      }
+      break;
+    }
+    let win = unchecked(cSndWnd[c]);
+    const cw = unchecked(cCwnd[c]);
+    if (cw < win) win = cw;
+    const usable = <i32>(una + win - nxt);
+    let n = avail < mss ? avail : mss;
+    if (usable < n) {
+      // window-limited: a segment smaller than the data needs nothing in flight (sender SWS avoidance,
+      // RFC 9293 §3.8.6.2.1), and a zero window is left to the persist timer
+      if (usable <= 0 || nxt != una) break;
+      n = usable;
+    } else if (n < mss && nxt != una && (f & (CF_NODELAY | CF_FIN_QUEUED)) == 0) {
+      break;   // Nagle (RFC 9293 §3.7.4): a small segment waits while data is unacknowledged
+    }
+    txCopy(c, off, buf, n);
+    const retrans = seqLt(nxt, unchecked(cSndMax[c]));
+    sendSegment(c, nxt, TH_ACK | (off + n == txLen ? TH_PUSH : 0), buf, n);
+    if (retrans) count(C_TCP_RETRANS_SEGS);
+    else if ((f & (CF_RTT | CF_TS)) == 0) {
+      unchecked(cRttSeq[c] = nxt); unchecked(cRttTime[c] = NOW);
+      unchecked(cFlags[c] = f | CF_RTT);
+    }
+    unchecked(cSndNxt[c] = nxt + <u32>n);
+    if (seqGt(nxt + <u32>n, unchecked(cSndMax[c]))) unchecked(cSndMax[c] = nxt + <u32>n);
+    sent = true;
+  }
+  const id = connTimerId(c);
+  const f2 = unchecked(cFlags[c]);
+  if (unchecked(cSndNxt[c]) != unchecked(cSndUna[c])) {
+    // something in flight: the retransmission timer runs (RFC 6298 §5.1)
+    if (sent && (!timerArmed(id) || (f2 & CF_PERSIST) != 0)) {
+      unchecked(cFlags[c] = f2 & ~CF_PERSIST);
+      timerSet(id, NOW + unchecked(cRto[c]), NOW);
+    }
+  } else if (unchecked(cTxLen[c]) > 0 && unchecked(cSndWnd[c]) == 0 && !timerArmed(id)) {
+    // data waits on a zero window: the persist timer (RFC 9293 §3.8.6.1)
+    unchecked(cRetries[c] = 0);
+    unchecked(cFlags[c] = f2 | CF_PERSIST);
+    timerSet(id, NOW + unchecked(cRto[c]), NOW);
+  }
+}
+
+// ---- acknowledgements ----
+/** RFC 6298 §2.2/2.3: fold one RTT sample (ms) into SRTT/RTTVAR and recompute RTO. */
+function rttSample(c: i32, r0: u32): void {
+  let r = r0; if (r == 0) r = 1;
+  let srtt = unchecked(cSrtt[c]), var_ = unchecked(cRttvar[c]);
+  if (srtt == 0) { srtt = r << 3; var_ = r << 1; }   // SRTT = R, RTTVAR = R/2
+  else {
+    const s = srtt >> 3;
+    const d = s > r ? s - r : r - s;
+    var_ = var_ - (var_ >> 2) + d;            // RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R|   (var_ is ms << 2)
+    srtt = srtt - (srtt >> 3) + r;            // SRTT = 7/8 SRTT + 1/8 R               (srtt is ms << 3)
+  }
+  unchecked(cSrtt[c] = srtt); unchecked(cRttvar[c] = var_);
+  let rto = (srtt >> 3) + (var_ > 0 ? var_ : 1);   // SRTT + max(G, 4 * RTTVAR), G = 1 ms
+  const min = rtoMin();
+  if (rto < min) rto = min;
+  if (rto > RTO_MAX) rto = RTO_MAX;
+  unchecked(cRto[c] = rto);
+}
+
+/**
+ * RFC 6298 §2.4's 1-second floor is what each OS relaxes: Linux TCP_RTO_MIN 200 ms, FreeBSD
+ * net.inet.tcp.rexmit_min 30 ms, 4.3BSD TCPTV_MIN 2 ticks of 500 ms = 1 s.
+ */
+function rtoMin(): u32 {
+  const fam = knob(K_FAMILY);
+  return fam == FAMILY_LINUX ? 200 : fam == FAMILY_FREEBSD ? 30 : 1000;
+}
+
+/** A handshake's RTT (SYN sent at `t0`, never retransmitted: Karn). */
+export function sendHandshakeRtt(c: i32, t0: u32): void { rttSample(c, NOW - t0); }
+
+/**
+ * The fifth check of RFC 9293 §3.10.7.4 for data: an ACK that is acceptable (SND.UNA < ACK <= SND.MAX)
+ * frees acknowledged bytes, takes an RTT sample, updates the window (SND.WL1/WL2) and sends more.
+ * Returns true when the FIN we sent is acknowledged.
+ */
+export function sendOnAck(c: i32, seq: u32, ack: u32, wnd: u32, tsEcr: u32, hasTs: bool, pure: bool): bool {
+  const una = unchecked(cSndUna[c]);
+  let finAcked = false;
+  if (seqLt(ack, una)) return false;   // an old duplicate: ignored (RFC 9293 §3.10.7.4)
+  // RFC 5681 §2 "duplicate acknowledgment": no data, no SYN/FIN, same window, data outstanding
+  const dup = pure && ack == una && wnd == unchecked(cSndWnd[c]) && unchecked(cSndMax[c]) != una && unchecked(cTxLen[c]) > 0;
+  // window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ, or equal and SND.WL2 <= SEG.ACK)
+  const wl1 = unchecked(cSndWl1[c]);
+  if (seqLt(wl1, seq) || (wl1 == seq && seqLe(unchecked(cSndWl2[c]), ack))) {
+    unchecked(cSndWnd[c] = wnd);
+    unchecked(cSndWl1[c] = seq); unchecked(cSndWl2[c] = ack);
+  }
+  if (seqGt(ack, una)) {
+    let acked = <i32>(ack - una);
+    const txLen = unchecked(cTxLen[c]);
+    const f = unchecked(cFlags[c]);
+    if (acked > txLen) {
+      // beyond the data: only our FIN can be there
+      if ((f & CF_FIN_QUEUED) != 0 && acked == txLen + 1) finAcked = true;
+      acked = txLen;
+    }
+    // RTT: the echoed timestamp (RFC 7323 §4) or the timed segment (Karn: never a retransmission)
+    if (hasTs && (f & CF_TS) != 0 && tsEcr != 0) rttSample(c, tsNow(c) - tsEcr);
+    else if ((f & CF_RTT) != 0 && seqGt(ack, unchecked(cRttSeq[c]))) {
+      rttSample(c, NOW - unchecked(cRttTime[c]));
+      unchecked(cFlags[c] = unchecked(cFlags[c]) & ~CF_RTT);
+    }
+    txDrop(c, acked);
+    const partial = ccOnAck(c, <u32>acked, effMss(c));
+    unchecked(cSndUna[c] = ack);
+    if (partial) resendFirst(c);
+    if (seqLt(unchecked(cSndNxt[c]), ack)) unchecked(cSndNxt[c] = ack);   // after a go-back-N rewind
+    unchecked(cRetries[c] = 0);
+    const id = connTimerId(c);
+    // RFC 6298 §5.2/5.3: all acknowledged => stop the timer, else restart it
+    if (ack == unchecked(cSndMax[c])) timerCancel(id);
+    else timerSet(id, NOW + unchecked(cRto[c]), NOW);
+    unchecked(cFlags[c] = unchecked(cFlags[c]) & ~CF_PERSIST);
+    if ((unchecked(cFlags[c]) & CF_WR_BLOCKED) != 0 && sendSpace(c) > 0 && (unchecked(cFlags[c]) & CF_FIN_QUEUED) == 0) {
+      unchecked(cFlags[c] = unchecked(cFlags[c]) & ~CF_WR_BLOCKED);
+      postEvent(EV_WRITABLE, <u32>c, 0);
+    }
+  } else if (dup) {
+    if (ccOnDupAck(c, effMss(c), <u32>(unchecked(cSndMax[c]) - una))) {
+      // fast retransmit (RFC 5681 §3.2): the first unacknowledged segment, once
+      resendFirst(c);
+    }
+  }
+  if (!finAcked) sendOutput(c);
+  return finAcked;
+}
+
+/** Retransmit the segment at SND.UNA without moving SND.NXT. */
+function resendFirst(c: i32): void {
+  let n = unchecked(cTxLen[c]);
+  const mss = effMss(c);
+  if (n > mss) n = mss;
+  if (n <= 0) return;
+  txCopy(c, 0, scratchPtr(), n);
+  sendSegment(c, unchecked(cSndUna[c]), TH_ACK, scratchPtr(), n);
+  count(C_TCP_RETRANS_SEGS);
+  unchecked(cFlags[c] = unchecked(cFlags[c]) & ~CF_RTT);
+}
+
+// ---- timers ----
+/**
+ * The connection timer fired in a synchronized state: a retransmission timeout (RFC 6298 §5.4-5.7:
+ * back off, rewind to SND.UNA, resend) or a zero-window probe. Returns false if it was neither.
+ */
+export function sendTimer(c: i32): bool {
+  const f = unchecked(cFlags[c]);
+  const st = unchecked(cState[c]);
+  if (!canSend(st)) return false;
+  const id = connTimerId(c);
+  if ((f & CF_PERSIST) != 0) {
+    if (unchecked(cSndWnd[c]) != 0 || unchecked(cTxLen[c]) == 0) { unchecked(cFlags[c] = f & ~CF_PERSIST); sendOutput(c); return true; }
+    // Linux tcp_write_wakeup: a probe with an old sequence number makes the peer answer with its window
+    sendSegment(c, unchecked(cSndUna[c]) - 1, TH_ACK, 0, 0);
+    const r = unchecked(cRetries[c]);
+    if (r < 30) unchecked(cRetries[c] = r + 1);
+    let to = unchecked(cRto[c]) << <u32>(r + 1 < 16 ? r + 1 : 16);
+    if (to > RTO_MAX) to = RTO_MAX;
+    timerSet(id, NOW + to, NOW);
+    return true;
+  }
+  if (unchecked(cSndNxt[c]) == unchecked(cSndUna[c]) && unchecked(cSndMax[c]) == unchecked(cSndUna[c])) return true;
+  const r = unchecked(cRetries[c]);
+  const limit = (f & CF_USER_CLOSED) != 0 ? ORPHAN_RETRIES : RETRIES2;
+  count(C_TCP_TIMEOUTS);
+  if (r >= limit) {
+    connSendReset(c);
+    connKill(c, E_TIMEDOUT);
+    if ((unchecked(cFlags[c]) & (CF_LIVE | CF_USER_CLOSED)) == (CF_LIVE | CF_USER_CLOSED)) connFree(c);
+    return true;
+  }
+  unchecked(cRetries[c] = r + 1);
+  ccOnTimeout(c, <u32>(unchecked(cSndMax[c]) - unchecked(cSndUna[c])), effMss(c));
+  // go back N: everything from SND.UNA is sent again as the windows allow (Karn: nothing timed)
+  unchecked(cFlags[c] = f & ~(CF_RTT | CF_FIN_SENT));
+  unchecked(cSndNxt[c] = unchecked(cSndUna[c]));
+  sendOutput(c);
+  let to = unchecked(cRto[c]) << <u32>(r + 1);   // back-off (RFC 6298 §5.5)
+  if (to > RTO_MAX) to = RTO_MAX;
+  timerSet(id, NOW + to, NOW);
+  return true;
+}
+

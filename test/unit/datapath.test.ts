@@ -1,0 +1,441 @@
+// The established-connection data path between two stacks joined in memory, on a virtual clock:
+// active open (connect), data both ways, half-close, FIN exchanges through TIME-WAIT, RST, loss and
+// retransmission, zero window. Both ends are this stack: each assertion checks what one side's API
+// reports after the other side's segments, so a fault on either side fails it.
+import { describe, it, expect } from 'vitest';
+import { createHash } from 'node:crypto';
+import { Stack } from '../../src/stack.js';
+import { MemoryLink } from '../../src/links/memory.js';
+import type { Link } from '../../src/links/link.js';
+import { VirtualClock } from '../../src/clock.js';
+import { SocketError } from '../../src/bsd.js';
+import { ConnField, ConnState } from '../../src/core.js';
+
+const A_IP = '10.0.0.1';
+const B_IP = '10.0.0.2';
+type P = 'linux-5.4' | 'freebsd-12.1' | '4.3bsd';
+
+const settle = () => new Promise<void>((r) => setImmediate(r));
+
+/** A link wrapper whose `drop` predicate can discard outgoing frames (loss on one direction). */
+class LossyLink implements Link {
+  drop: (frame: Uint8Array) => boolean = () => false;
+  dropped = 0;
+  constructor(readonly inner: Link) {}
+  get mtu() { return (this.inner as { mtu?: number }).mtu ?? 1500; }
+  send(frame: Uint8Array): void {
+    if (this.drop(frame)) { this.dropped++; return; }
+    this.inner.send(frame);
+  }
+  onReceive(cb: (f: Uint8Array) => void): void { this.inner.onReceive(cb); }
+  close(): void { this.inner.close(); }
+}
+
+function tcpPayloadLen(f: Uint8Array): number {
+  if (f.length < 54 || f[12] !== 0x08 || f[13] !== 0x00 || f[23] !== 6) return -1;
+  const ihl = ((f[14] as number) & 15) * 4;
+  const total = ((f[16] as number) << 8) | (f[17] as number);
+  const doff = ((f[14 + ihl + 12] as number) >> 4) * 4;
+  return total - ihl - doff;
+}
+
+function pair(p: P = 'linux-5.4', sysctls: Record<string, number> = {}, limits: { rxBufferBytes?: number } = {}) {
+  const clock = new VirtualClock();
+  const [la, lb] = MemoryLink.pair();
+  const lossyA = new LossyLink(la as unknown as Link);
+  const a = new Stack({ personality: p, clock, link: lossyA, interfaces: [{ ip: `${A_IP}/24` }], seed: 1, sysctls, limits });
+  const b = new Stack({ personality: p, clock, link: lb, interfaces: [{ ip: `${B_IP}/24` }], seed: 2, sysctls, limits });
+  return { clock, a, b, lossyA };
+}
+
+function errno(fn: () => unknown): string {
+  try { fn(); return 'OK'; } catch (e) { if (e instanceof SocketError) return e.code; throw e; }
+}
+
+async function connected(p: P = 'linux-5.4', port = 8080) {
+  const env = pair(p);
+  const { a, b, clock } = env;
+  const l = b.bsd.socket('AF_INET', 'SOCK_STREAM');
+  b.bsd.bind(l, { address: '0.0.0.0', port });
+  b.bsd.listen(l, 16);
+  const c = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+  const done = a.bsd.connectAsync(c, { address: B_IP, port });
+  const acc = b.bsd.acceptAsync(l);
+  await clock.advanceAsync(10, settle);
+  await done;
+  const { fd: s } = await acc;
+  return { ...env, c, s, l };
+}
+
+/** read everything available on fd (non-blocking) */
+function drain(st: Stack, fd: number, sink: Uint8Array[]): boolean {
+  for (;;) {
+    try {
+      const d = st.bsd.recv(fd, 65536);
+      if (d.length === 0) return true;
+      sink.push(d);
+    } catch (e) {
+      if (e instanceof SocketError && e.code === 'EAGAIN') return false;
+      throw e;
+    }
+  }
+}
+
+function pattern(n: number, seed: number): Uint8Array {
+  const u = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; u[i] = x & 255; }
+  return u;
+}
+const sha = (parts: Uint8Array[]) => { const h = createHash('sha256'); for (const p of parts) h.update(p); return h.digest('hex'); };
+
+/** pump `data` from (src, fd) to (dst, fd2) with send + recv until all arrived (or the clock limit) */
+async function transfer(env: { clock: VirtualClock }, src: Stack, sfd: number, dst: Stack, dfd: number, data: Uint8Array, limitMs = 600_000) {
+  const got: Uint8Array[] = [];
+  let off = 0;
+  let total = 0;
+  const start = env.clock.now();
+  while (total < data.length && env.clock.now() - start < limitMs) {
+    if (off < data.length) {
+      try { off += src.bsd.send(sfd, data.subarray(off)); } catch (e) { if (!(e instanceof SocketError && e.code === 'EAGAIN')) throw e; }
+    }
+    await env.clock.advanceAsync(1, settle);
+    const before = got.length;
+    drain(dst, dfd, got);
+    for (let i = before; i < got.length; i++) total += (got[i] as Uint8Array).length;
+  }
+  return got;
+}
+
+describe('active open (connect)', () => {
+  for (const p of ['linux-5.4', 'freebsd-12.1', '4.3bsd'] as P[]) {
+    it(`${p}: connectAsync resolves once established; both ends see each other's address`, async () => {
+      const { a, b, c, s } = await connected(p);
+      const peer = b.bsd.getpeername(s);
+      expect(peer.address).toBe(A_IP);
+      expect(a.bsd.getsockname(c)).toEqual({ address: A_IP, port: peer.port });
+      expect(a.bsd.getpeername(c)).toEqual({ address: B_IP, port: 8080 });
+      expect(a.core.counter('TcpActiveOpens')).toBe(1);
+      expect(b.core.counter('TcpPassiveOpens')).toBe(1);
+      expect(a.core.counter('TcpCurrEstab')).toBe(1);
+    });
+  }
+
+  it('linux: connect() picks ephemeral ports of the range start\'s parity (even), bind() odd ones', () => {
+    const { a } = pair();
+    const ports: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const c = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+      expect(errno(() => a.bsd.connect(c, { address: B_IP, port: 80 }))).toBe('EINPROGRESS');
+      ports.push(a.bsd.getsockname(c).port);
+    }
+    expect(ports.every((p) => p % 2 === 0 && p >= 32768 && p <= 60999)).toBe(true);
+    expect(new Set(ports).size).toBe(20);
+    const b = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+    a.bsd.bind(b, { address: '0.0.0.0', port: 0 });
+    expect(a.bsd.getsockname(b).port % 2).toBe(1);
+  });
+
+  it('non-blocking connect throws EINPROGRESS, then EALREADY; after the handshake EISCONN', async () => {
+    const { a, b, clock } = pair();
+    const l = b.bsd.socket('AF_INET', 'SOCK_STREAM');
+    b.bsd.bind(l, { address: '0.0.0.0', port: 80 });
+    b.bsd.listen(l, 4);
+    const c = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+    expect(errno(() => a.bsd.connect(c, { address: B_IP, port: 80 }))).toBe('EINPROGRESS');
+    expect(errno(() => a.bsd.connect(c, { address: B_IP, port: 80 }))).toBe('EALREADY');
+    expect(errno(() => a.bsd.send(c, Uint8Array.of(1)))).toBe('EAGAIN');
+    expect(errno(() => a.bsd.listen(c, 4))).toBe('EINVAL'); // spec S05: listen on a connecting socket
+    await clock.advanceAsync(10, settle);
+    expect(a.bsd.getsockopt(c, 'SOL_SOCKET', 'SO_ERROR')).toBe(0);
+    expect(errno(() => a.bsd.connect(c, { address: B_IP, port: 80 }))).toBe('EISCONN');
+    expect(a.bsd.send(c, Uint8Array.of(1, 2, 3))).toBe(3);
+  });
+
+  it('freebsd: listen() on a connecting socket is EINVAL too (solisten_proto_check, spec S05)', () => {
+    const { a } = pair('freebsd-12.1');
+    const c = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+    expect(errno(() => a.bsd.connect(c, { address: B_IP, port: 80 }))).toBe('EINPROGRESS');
+    expect(errno(() => a.bsd.listen(c, 4))).toBe('EINVAL');
+    // and connect() on a listening socket: EOPNOTSUPP on the BSDs (soconnect), EISCONN on Linux
+    const l = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+    a.bsd.listen(l, 4);
+    expect(errno(() => a.bsd.connect(l, { address: B_IP, port: 80 }))).toBe('EOPNOTSUPP');
+    const { a: lin } = pair('linux-5.4');
+    const l2 = lin.bsd.socket('AF_INET', 'SOCK_STREAM');
+    lin.bsd.listen(l2, 4);
+    expect(errno(() => lin.bsd.connect(l2, { address: B_IP, port: 80 }))).toBe('EISCONN');
+  });
+
+  it('no listener: ECONNREFUSED (the RST answers the SYN), counted as a failed attempt', async () => {
+    const { a, clock } = pair();
+    const c = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+    const p = a.bsd.connectAsync(c, { address: B_IP, port: 81 }).then(() => 'OK', (e: SocketError) => e.code);
+    await clock.advanceAsync(10, settle);
+    expect(await p).toBe('ECONNREFUSED');
+    expect(a.core.counter('TcpAttemptFails')).toBe(1);
+    // the socket can try again
+    expect(errno(() => a.bsd.connect(c, { address: B_IP, port: 81 }))).toBe('EINPROGRESS');
+  });
+
+  it('non-blocking connect to nobody: SO_ERROR reports ECONNREFUSED once', async () => {
+    const { a, clock } = pair();
+    const c = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+    expect(errno(() => a.bsd.connect(c, { address: B_IP, port: 81 }))).toBe('EINPROGRESS');
+    await clock.advanceAsync(10, settle);
+    expect(a.bsd.getsockopt(c, 'SOL_SOCKET', 'SO_ERROR')).toBe(111);
+    expect(a.bsd.getsockopt(c, 'SOL_SOCKET', 'SO_ERROR')).toBe(0);
+  });
+
+  it('linux: an unanswered SYN is retransmitted 6 times (1, 2, 4, 8, 16, 32 s), then ETIMEDOUT at 127 s', async () => {
+    const { a, clock, lossyA } = pair();
+    const sent: number[] = [];
+    lossyA.drop = (f) => { if (tcpPayloadLen(f) >= 0) { sent.push(clock.now()); return true; } return false; };
+    const c = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+    let result = 'pending';
+    void a.bsd.connectAsync(c, { address: B_IP, port: 80 }).then(() => { result = 'OK'; }, (e: SocketError) => { result = e.code; });
+    await clock.advanceAsync(126_000, settle);
+    expect(result).toBe('pending');
+    await clock.advanceAsync(2_000, settle);
+    expect(result).toBe('ETIMEDOUT');
+    // the first SYN goes out after ARP resolution; the gaps are what the back-off makes
+    const gaps = sent.slice(1).map((t, i) => t - (sent[i] as number));
+    expect(gaps).toEqual([1000, 2000, 4000, 8000, 16000, 32000]);
+    expect(a.core.counter('TcpAttemptFails')).toBe(1);
+  });
+});
+
+describe('data transfer', () => {
+  it('1 MB each way arrives intact (sha256), both directions at once', async () => {
+    const env = await connected();
+    const { a, b, c, s } = env;
+    const d1 = pattern(1 << 20, 7);
+    const d2 = pattern(1 << 20, 9);
+    const [got1, got2] = await Promise.all([
+      transfer(env, a, c, b, s, d1),
+      transfer(env, b, s, a, c, d2),
+    ]);
+    expect(sha(got1)).toBe(sha([d1]));
+    expect(sha(got2)).toBe(sha([d2]));
+    // nothing lost on a perfect link, nothing left behind: idle again, both buffers empty
+    expect(a.core.counter('TcpRetransSegs')).toBe(0);
+    expect(b.core.counter('TcpRetransSegs')).toBe(0);
+    expect(a.core.counter('WtcpNoMemory')).toBe(0);
+    await env.clock.advanceAsync(100, settle);
+    for (const st of [a, b]) {
+      expect(st.core.x.connGet(0, ConnField.SendQueued)).toBe(0);
+      expect(st.core.x.connGet(0, ConnField.InFlight)).toBe(0);
+      expect(st.core.x.connGet(0, ConnField.Readable)).toBe(0);
+    }
+  }, 60_000);
+
+  it('segments carry at most the effective MSS (1460 less 12 for timestamps)', async () => {
+    const env = await connected();
+    const sizes: number[] = [];
+    env.lossyA.drop = (f) => { const n = tcpPayloadLen(f); if (n > 0) sizes.push(n); return false; };
+    const got = await transfer(env, env.a, env.c, env.b, env.s, pattern(10_000, 3));
+    expect(sha(got)).toBe(sha([pattern(10_000, 3)]));
+    expect(Math.max(...sizes)).toBe(1448);
+    expect(env.a.core.x.connGet(0, ConnField.Mss)).toBe(1448);
+  });
+
+  it('a dropped segment is retransmitted and the stream stays intact', async () => {
+    const env = await connected();
+    let dropNext = 3;
+    env.lossyA.drop = (f) => tcpPayloadLen(f) > 0 && --dropNext === 0;
+    const data = pattern(100_000, 11);
+    const got = await transfer(env, env.a, env.c, env.b, env.s, data);
+    expect(sha(got)).toBe(sha([data]));
+    expect(env.lossyA.dropped).toBe(1);
+    expect(env.a.core.counter('TcpRetransSegs')).toBeGreaterThan(0);
+  });
+
+  it('send() takes at most the send buffer (16 KiB on Linux), then EAGAIN; sendAsync waits for room', async () => {
+    const env = await connected();
+    const { a, b, c, s, clock } = env;
+    // stop the receiver's ACKs from reaching A? no: just fill faster than one call can drain
+    const big = pattern(100_000, 5);
+    const n = a.bsd.send(c, big);
+    expect(n).toBe(16384);
+    expect(errno(() => a.bsd.send(c, big))).toBe('EAGAIN');
+    const p = a.bsd.sendAsync(c, big.subarray(n));
+    const got: Uint8Array[] = [];
+    let resolved = false;
+    void p.then(() => { resolved = true; });
+    for (let i = 0; i < 2000 && !resolved; i++) { await clock.advanceAsync(1, settle); drain(b, s, got); }
+    expect(resolved).toBe(true);
+    for (let i = 0; i < 100; i++) { await clock.advanceAsync(1, settle); drain(b, s, got); }
+    expect(sha(got)).toBe(sha([big]));
+  });
+
+  it('zero window: the sender stops, probes, and resumes when the reader frees space', async () => {
+    const env = await connected();
+    const { a, b, c, s, clock } = env;
+    const data = pattern(400_000, 13);
+    let off = 0;
+    const push = () => { try { off += a.bsd.send(c, data.subarray(off)); } catch { /* EAGAIN */ } };
+    for (let i = 0; i < 200; i++) { push(); await clock.advanceAsync(5, settle); }
+    // B never read: its window is closed, A holds the rest
+    const x = a.core.x;
+    const conn = 0;
+    expect(x.connGet(conn, ConnField.SendWindow)).toBe(0);
+    expect(off).toBeLessThan(data.length);
+    const outSegs = a.core.counter('TcpOutSegs');
+    await clock.advanceAsync(10_000, settle);
+    expect(a.core.counter('TcpOutSegs')).toBeGreaterThan(outSegs); // window probes
+    const got: Uint8Array[] = [];
+    for (let i = 0; i < 20_000 && got.reduce((t, g) => t + g.length, 0) < data.length; i++) {
+      push(); drain(b, s, got); await clock.advanceAsync(1, settle);
+    }
+    expect(sha(got)).toBe(sha([data]));
+  }, 60_000);
+});
+
+describe('bounded memory', () => {
+  it('a bulk sender cannot take the last eighth of the buffer pool: writes stop (WtcpNoMemory), data still arrives', async () => {
+    const { a, b, clock, lossyA } = pair('linux-5.4', {}, { rxBufferBytes: 64 * 2048 });
+    const l = b.bsd.socket('AF_INET', 'SOCK_STREAM');
+    b.bsd.bind(l, { address: '0.0.0.0', port: 80 });
+    b.bsd.listen(l, 16);
+    const fds: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const c = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+      void a.bsd.connectAsync(c, { address: B_IP, port: 80 });
+      fds.push(c);
+    }
+    // (SYNs held behind the first ARP resolution beyond the ARP queue are retransmitted at 1 s)
+    await clock.advanceAsync(3000, settle);
+    expect(a.core.counter('TcpCurrEstab')).toBe(10);
+    // A's data never reaches B (nothing is acknowledged): A's pool (64 chunks) fills with send
+    // buffers up to the reserve
+    lossyA.drop = (f) => tcpPayloadLen(f) > 0;
+    const big = new Uint8Array(16384);
+    let taken = 0;
+    for (let round = 0; round < 5; round++) {
+      for (const c of fds) { try { taken += a.bsd.send(c, big); } catch { /* EAGAIN */ } }
+      await clock.advanceAsync(10, settle);
+    }
+    expect(a.core.counter('WtcpNoMemory')).toBeGreaterThan(0);
+    expect(taken).toBe((64 - 8) * 2048);
+    // the reserve is still there for arriving data: B's accepted socket can send to A's first one
+    const s0 = b.bsd.accept(l).fd;
+    const peerPort = b.bsd.getpeername(s0).port;
+    const c0 = fds.find((c) => a.bsd.getsockname(c).port === peerPort) as number;
+    b.bsd.send(s0, Uint8Array.of(1, 2, 3));
+    await clock.advanceAsync(10, settle);
+    expect([...a.bsd.recv(c0, 10)]).toEqual([1, 2, 3]);
+  });
+});
+
+describe('closing', () => {
+  it('half-close: after shutdown(SHUT_WR) the peer reads EOF and can still send back', async () => {
+    const { a, b, c, s, clock } = await connected();
+    a.bsd.send(c, Uint8Array.of(1, 2, 3));
+    a.bsd.shutdown(c, 'SHUT_WR');
+    expect(errno(() => a.bsd.send(c, Uint8Array.of(4)))).toBe('EPIPE');
+    await clock.advanceAsync(10, settle);
+    expect([...b.bsd.recv(s, 100)]).toEqual([1, 2, 3]);
+    expect(b.bsd.recv(s, 100).length).toBe(0); // EOF
+    expect(b.bsd.send(s, Uint8Array.of(9, 8))).toBe(2);
+    await clock.advanceAsync(10, settle);
+    expect([...a.bsd.recv(c, 100)]).toEqual([9, 8]);
+    const cs = a.core.x.connGet(0, ConnField.State);
+    expect(cs).toBe(ConnState.FinWait2);
+  });
+
+  it('active close goes through FIN-WAIT and TIME-WAIT (60 s on Linux), passive through CLOSE-WAIT and LAST-ACK', async () => {
+    const { a, b, c, s, clock } = await connected();
+    a.bsd.close(c);
+    await clock.advanceAsync(10, settle);
+    expect(b.bsd.recv(s, 10).length).toBe(0);
+    b.bsd.close(s);
+    await clock.advanceAsync(10, settle);
+    expect(a.core.x.connGet(0, ConnField.State)).toBe(ConnState.TimeWait);
+    expect(b.core.x.connGet(0, ConnField.State)).toBe(-1); // freed after LAST-ACK
+    await clock.advanceAsync(59_000, settle);
+    expect(a.core.x.connGet(0, ConnField.State)).toBe(ConnState.TimeWait);
+    await clock.advanceAsync(1_100, settle);
+    expect(a.core.x.connGet(0, ConnField.State)).toBe(-1);
+  });
+
+  it('queued data is delivered before the FIN', async () => {
+    const env = await connected();
+    const data = pattern(50_000, 17);
+    const n = env.a.bsd.send(env.c, data);
+    env.a.bsd.shutdown(env.c, 'SHUT_WR');
+    const got: Uint8Array[] = [];
+    let eof = false;
+    for (let i = 0; i < 2000 && !eof; i++) { await env.clock.advanceAsync(1, settle); eof = drain(env.b, env.s, got); }
+    expect(eof).toBe(true);
+    expect(sha(got)).toBe(sha([data.subarray(0, n)]));
+  });
+
+  it('RST from the peer (close with unread data on Linux): the other side reads ECONNRESET, send gives EPIPE after', async () => {
+    const { a, b, c, s, clock } = await connected();
+    a.bsd.send(c, Uint8Array.of(1));
+    await clock.advanceAsync(10, settle);
+    b.bsd.close(s); // unread data => RST
+    await clock.advanceAsync(10, settle);
+    expect(errno(() => a.bsd.recv(c, 10))).toBe('ECONNRESET');
+    expect(a.core.counter('TcpEstabResets')).toBe(1);
+    expect(errno(() => a.bsd.send(c, Uint8Array.of(1)))).toBe('EPIPE');
+  });
+});
+
+describe('simultaneous close', () => {
+  it('both ends close at once: FIN-WAIT-1 -> CLOSING -> TIME-WAIT on both, then both expire', async () => {
+    const { a, b, c, s, clock } = await connected();
+    a.bsd.close(c);
+    b.bsd.close(s);
+    await clock.advanceAsync(10, settle);
+    expect(a.core.x.connGet(0, ConnField.State)).toBe(ConnState.TimeWait);
+    expect(b.core.x.connGet(0, ConnField.State)).toBe(ConnState.TimeWait);
+    await clock.advanceAsync(61_000, settle);
+    expect(a.core.x.connGet(0, ConnField.State)).toBe(-1);
+    expect(b.core.x.connGet(0, ConnField.State)).toBe(-1);
+  });
+
+  it('a lost FIN is retransmitted: the peer still reaches end of stream', async () => {
+    const env = await connected();
+    const { a, b, c, s, clock, lossyA } = env;
+    let drops = 1;
+    lossyA.drop = (f) => tcpPayloadLen(f) === 0 && ((f[14 + 20 + 13] as number) & 1) === 1 && drops-- > 0;
+    a.bsd.shutdown(c, 'SHUT_WR');
+    await clock.advanceAsync(100, settle);
+    expect(errno(() => b.bsd.recv(s, 10))).toBe('EAGAIN');
+    await clock.advanceAsync(1_500, settle);
+    expect(b.bsd.recv(s, 10).length).toBe(0);
+    expect(lossyA.dropped).toBe(1);
+    expect(a.core.counter('TcpRetransSegs')).toBe(1);
+  });
+});
+
+describe('SO_LINGER', () => {
+  it('a zero linger time makes close() send a RST: the peer reads ECONNRESET, no TIME-WAIT is left', async () => {
+    const { a, b, c, s, clock } = await connected();
+    a.bsd.setsockopt(c, 'SOL_SOCKET', 'SO_LINGER', 0);
+    expect(a.bsd.getsockopt(c, 'SOL_SOCKET', 'SO_LINGER')).toBe(0);
+    a.bsd.close(c);
+    await clock.advanceAsync(10, settle);
+    expect(errno(() => b.bsd.recv(s, 10))).toBe('ECONNRESET');
+    expect(a.core.x.connGet(0, ConnField.State)).toBe(-1);
+  });
+});
+
+describe('simultaneous open', () => {
+  it('two connects crossing each other both complete (SYN-SENT -> SYN-RECEIVED -> ESTABLISHED)', async () => {
+    const { a, b, clock } = pair();
+    const ca = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+    const cb = b.bsd.socket('AF_INET', 'SOCK_STREAM');
+    a.bsd.bind(ca, { address: A_IP, port: 5000 });
+    b.bsd.bind(cb, { address: B_IP, port: 6000 });
+    const pa = a.bsd.connectAsync(ca, { address: B_IP, port: 6000 });
+    const pb = b.bsd.connectAsync(cb, { address: A_IP, port: 5000 });
+    await clock.advanceAsync(3000, settle);
+    await pa;
+    await pb;
+    a.bsd.send(ca, Uint8Array.of(42));
+    await clock.advanceAsync(10, settle);
+    expect([...b.bsd.recv(cb, 10)]).toEqual([42]);
+  });
+});
