@@ -548,7 +548,7 @@ export function connInput(c: i32): void {
     readable = true; ackNow = true;
     if (st2 == ST_ESTABLISHED) { unchecked(cState[c] = ST_CLOSE_WAIT); }
     else if (st2 == ST_FIN_WAIT_1) unchecked(cState[c] = ST_CLOSING);
-    else if (st2 == ST_FIN_WAIT_2) { connSendAck(c, TH_ACK); enterTimeWait(c); return; }
+    else if (st2 == ST_FIN_WAIT_2) { connSendAck(c, TH_ACK); enterTimeWait(c); afterReadable(c); return; }   // the reader learns of the EOF too
   }
   if (ackNow) connSendAck(c, TH_ACK);
   if (readable) afterReadable(c);
