@@ -4,12 +4,14 @@
  * 'connect' / 'ready' / 'data' / 'end' / 'close' / 'error' / 'timeout'), `createServer`, `connect` /
  * `createConnection`, all on top of the BSD layer's non-blocking calls (src/bsd.ts).
  *
- * Why a separate entry point (`wtcp/net`): Socket extends Node's own `stream.Duplex`, so that
- * `pipe()`, backpressure and Node's `http` module work unmodified. `node:stream` and `node:events`
- * are Node modules (bundlers map them to the `readable-stream` / `events` packages in browsers),
- * so the main entry (`wtcp`) does not import this file and stays free of Node imports. Importing
- * `wtcp/net` installs `stack.net` on every Stack (created lazily, one per stack); `netFor(stack)`
- * does the same without relying on the property.
+ * No Node imports, so it runs in browsers too: Socket extends the `Duplex` of `readable-stream`
+ * (the Node project's own user-land copy of `node:stream`), events come from the `events`
+ * package and bytes are `Buffer`s of the `buffer` package. In Node, `events` and `buffer`
+ * resolve to Node's built-in modules, so `pipe()`, backpressure, `stream.pipeline` and Node's
+ * `http` module work unmodified; in a browser bundle they resolve to the npm packages.
+ * It is a separate entry point (`wtcp/net`) only to keep the main entry small: importing it
+ * installs `stack.net` on every Stack (created lazily, one per stack); `netFor(stack)` does the
+ * same without relying on the property.
  *
  * Errors are shaped like Node's: `code` ('ECONNREFUSED'), `errno` (negative, in the personality's
  * own numbering, as libuv reports the OS's: -111 for ECONNREFUSED on Linux), `syscall` ('connect',
@@ -18,8 +20,9 @@
  * Timers (setTimeout) run on the stack's clock, so they follow a VirtualClock in tests.
  */
 
-import { Duplex } from 'node:stream';
-import { EventEmitter } from 'node:events';
+import { Duplex } from 'readable-stream';
+import { EventEmitter } from 'events';
+import { Buffer } from 'buffer';
 import { Stack } from './stack.js';
 import { SocketError, errnoNumber } from './errno.js';
 import type { ErrnoName } from './errno.js';
@@ -128,7 +131,7 @@ export class Socket extends Duplex {
       decodeStrings: true,
       readableHighWaterMark: opts.readableHighWaterMark,
       writableHighWaterMark: opts.writableHighWaterMark,
-    });
+    } as ConstructorParameters<typeof Duplex>[0]); // (@types/readable-stream lacks emitClose)
     this.stack = stack;
     if (opts.fd !== undefined) {
       this.#fd = opts.fd;
@@ -342,7 +345,7 @@ export class Socket extends Duplex {
     cb();
   }
 
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
     this.#clearTimer();
     this.connecting = false;
     this.#pendingConnect = [];
