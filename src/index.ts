@@ -25,3 +25,10 @@ export type { PeerOptions, SegmentTemplate, SegmentMatch, ReceivedSegment, Expec
 export { FaultLink, Sfc32 } from './links/fault.js';
 export { PcapLink, PcapWriter } from './links/pcap.js';
 // capturePcapFile / PcapFileWriter (Node only) come from 'wtcp/pcap-file'.
+export { WebSocketLink } from './links/websocket.js';
+export type { WebSocketLinkOptions, WebSocketLike, WebSocketConstructor, WebSocketFraming, WebSocketLinkState, WebSocketLinkStats, ReconnectOptions } from './links/websocket.js';
+export { V86Link } from './links/v86.js';
+export type { V86LinkOptions, V86Target } from './links/v86.js';
+export { LearningSwitch } from './links/switch.js';
+export type { SwitchStats } from './links/switch.js';
+export { encodeLengthPrefixed, LengthPrefixedDecoder } from './links/framing.js';

@@ -15,6 +15,7 @@
  */
 
 import type { Link } from './link.js';
+import { LearningSwitch } from './switch.js';
 
 export type MemoryDelivery = 'microtask' | 'macrotask' | 'manual';
 
@@ -154,12 +155,13 @@ export class MemoryLink implements Link {
 /**
  * A learning Ethernet switch over memory links: `hub.attach()` returns a Link for one port. Frames
  * go to the port that last sent from the destination MAC, or to every other port (broadcast,
- * multicast, unknown destination).
+ * multicast, unknown destination). The switching is src/links/switch.ts's, with time counted in
+ * frames (no clock here): a learned address never ages out while the hub lives.
  */
 export class MemoryHub {
   readonly #opts: MemoryLinkOptions;
   readonly #ports: { own: MemoryLink; user: MemoryLink }[] = [];
-  readonly #macTable = new Map<string, MemoryLink>();
+  readonly #switch = new LearningSwitch<MemoryLink>({ ageingMs: Number.MAX_SAFE_INTEGER });
 
   constructor(opts: MemoryLinkOptions = {}) {
     this.#opts = opts;
@@ -169,37 +171,24 @@ export class MemoryHub {
   attach(): MemoryLink {
     const [own, user] = MemoryLink.pair(this.#opts);
     this.#ports.push({ own, user });
+    this.#switch.addPort(own);
     own.onReceive((frame) => this.#forward(own, frame));
     return user;
   }
 
   #forward(from: MemoryLink, frame: Uint8Array): void {
-    if (frame.length < 14) return;
-    const src = macKey(frame, 6);
-    if (((frame[6] as number) & 1) === 0) this.#macTable.set(src, from);
-    const dstGroup = ((frame[0] as number) & 1) === 1;
-    if (!dstGroup) {
-      const out = this.#macTable.get(macKey(frame, 0));
-      if (out && !out.closed) {
-        if (out !== from) out.send(frame);
-        return;
-      }
+    for (const out of this.#switch.forward(from, frame, 0)) {
+      if (out.closed) this.#switch.removePort(out);
+      else out.send(frame);
     }
-    for (const p of this.#ports) if (p.own !== from && !p.own.closed) p.own.send(frame);
   }
 
   close(): void {
     for (const p of this.#ports) {
       p.own.close();
       p.user.close();
+      this.#switch.removePort(p.own);
     }
     this.#ports.length = 0;
-    this.#macTable.clear();
   }
-}
-
-function macKey(frame: Uint8Array, off: number): string {
-  let s = '';
-  for (let i = 0; i < 6; i++) s += String.fromCharCode(frame[off + i] as number);
-  return s;
 }
