@@ -6,6 +6,9 @@
  *   wtcp demo     a listen queue overflowing, per personality, on a virtual clock (npm start)
  *   wtcp sysctl   a personality's sysctls, like `sysctl -a` (and `name=value` to try a setting)
  *   wtcp presets  the personalities and what sets them apart
+ *   wtcp serve    an app (http, echo, discard) on a stack attached to a TAP device or a relay
+ *   wtcp relay    a WebSocket relay: a learning switch between stacks, browsers and a TAP device
+ *   wtcp stats    what a running `wtcp serve --control` reports: ss -lnt (or netstat -L) and counters
  */
 import { pathToFileURL } from 'node:url';
 import { Stack } from './stack.js';
@@ -14,6 +17,9 @@ import { MemoryLink } from './links/memory.js';
 import { Peer } from './testing/peer.js';
 import { PERSONALITY_NAMES, PRESETS, resolvePersonality, type PersonalityName } from './personalities.js';
 import { Sysctls } from './sysctl.js';
+import { formatNetstatListeners, formatSsListeners } from './stack.js';
+import { parseCidr } from './addr.js';
+import type { ServeApp, ServeLink, ServeSnapshot } from './serve.js';
 
 export class UsageError extends Error {}
 
@@ -259,6 +265,216 @@ function cmdPresets(argv: string[]): number {
   return 0;
 }
 
+
+// ---- wtcp serve -----------------------------------------------------------------------------------
+
+const SERVE_HELP = `usage: wtcp serve (--tap NAME | --ws URL) --ip CIDR [options]
+
+Runs an application on a stack attached to a real link until interrupted (Ctrl-C).
+
+link (one of):
+  --tap NAME            a TAP device (created if absent; Linux, root)
+  --host-ip CIDR        give the kernel's side of the TAP this address (e.g. 198.18.0.1/24)
+  --netns NS            move the TAP into this existing network namespace first
+  --ws URL              a WebSocket relay (ws://host:port/), one frame per message
+  --qemu-framing        with --ws: QEMU's length-prefixed stream instead (container2wasm)
+stack:
+  --ip CIDR             the stack's address (required), e.g. 198.18.0.2/24
+  --gateway ADDR        default route
+  --personality NAME    ${PERSONALITY_NAMES.join(', ')} (default linux-5.4)
+  --sysctl name=value   repeatable, in the OS's own spelling
+application:
+  --app NAME            http (default), echo or discard
+  --port N              default 80 (http), 7 (echo), 9 (discard)
+  --backlog N           listen(2) backlog (default 128)
+  --accept-rate N       accepts per second; 0 never accepts (connections stay queued)
+observing:
+  --pcap FILE           capture the link (classic libpcap, tshark/Wireshark read it)
+  --control HOST:PORT   JSON of the queues and counters at http://HOST:PORT/stats (wtcp stats reads it;
+                        port 0 picks a free one, printed at start)
+  --quiet               no start-up lines
+
+http serves: / (a greeting naming your address), /bytes/N (N bytes), /stats (the same JSON).
+`;
+
+function hostPort(v: string, flag: string, minPort = 1): { host: string; port: number } {
+  const m = /^(.*):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !m[1] || port < minPort || port > 65535) throw new UsageError(`${flag} wants HOST:PORT, got "${v}"`);
+  return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+function cidrArg(v: string, flag: string): string {
+  try { parseCidr(v); } catch { throw new UsageError(`${flag} wants an IPv4 address with a prefix (198.18.0.2/24), got "${v}"`); }
+  return v;
+}
+
+async function cmdServe(argv: string[]): Promise<number> {
+  const { flags, rest } = parseFlags(argv, {
+    tap: 'string', 'host-ip': 'string', netns: 'string', ws: 'string', 'qemu-framing': 'boolean',
+    ip: 'string', gateway: 'string', personality: 'string', sysctl: 'list',
+    app: 'string', port: 'number', backlog: 'number', 'accept-rate': 'number',
+    pcap: 'string', control: 'string', quiet: 'boolean', help: 'boolean',
+  });
+  if (flags.help) { process.stdout.write(SERVE_HELP); return 0; }
+  if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  if (!flags.tap === !flags.ws) throw new UsageError('give exactly one link: --tap NAME or --ws URL');
+  if (flags.ip === undefined) throw new UsageError('--ip CIDR is required (the stack\'s address, e.g. 198.18.0.2/24)');
+  if (flags.ws && (flags['host-ip'] || flags.netns)) throw new UsageError('--host-ip and --netns go with --tap');
+  if (flags['qemu-framing'] && !flags.ws) throw new UsageError('--qemu-framing goes with --ws');
+  let link: ServeLink;
+  if (flags.tap) {
+    link = { kind: 'tap', name: String(flags.tap) };
+    if (flags['host-ip']) link.hostIp = cidrArg(String(flags['host-ip']), '--host-ip');
+    if (flags.netns) link.netns = String(flags.netns);
+  } else {
+    const url = String(flags.ws);
+    if (!/^wss?:\/\/./i.test(url)) throw new UsageError(`--ws wants a ws:// or wss:// URL, got "${url}"`);
+    link = { kind: 'ws', url, framing: flags['qemu-framing'] ? 'qemu' : 'frame' };
+  }
+  const app = String(flags.app ?? 'http');
+  const { SERVE_APPS, Served } = await import('./serve.js');
+  if (!SERVE_APPS.includes(app as ServeApp)) throw new UsageError(`--app must be one of ${SERVE_APPS.join(', ')}, got "${app}"`);
+  const port = flags.port as number | undefined;
+  if (port !== undefined && (port < 1 || port > 65535)) throw new UsageError('--port must be 1..65535');
+  const rate = flags['accept-rate'] as number | undefined;
+  if (rate !== undefined && rate < 0) throw new UsageError('--accept-rate must be >= 0 (0 never accepts)');
+  const backlog = flags.backlog as number | undefined;
+  if (backlog !== undefined && (backlog < -2147483648 || backlog > 2147483647)) throw new UsageError('--backlog must be a 32-bit integer');
+  const personality = personalityArg(flags.personality ?? 'linux-5.4');
+  const sysctls = sysctlArgs(flags.sysctl);
+  const probe = new Sysctls(personality);
+  for (const k of Object.keys(sysctls)) if (!probe.has(k)) throw new UsageError(`unknown sysctl ${k} for ${personality}`);
+  const served = await Served.start({
+    link,
+    ip: cidrArg(String(flags.ip), '--ip'),
+    ...(flags.gateway ? { gateway: String(flags.gateway) } : {}),
+    app: app as ServeApp,
+    ...(port !== undefined ? { port } : {}),
+    ...(backlog !== undefined ? { backlog } : {}),
+    ...(rate !== undefined ? { acceptRate: rate } : {}),
+    personality,
+    sysctls,
+    ...(flags.pcap ? { pcap: String(flags.pcap) } : {}),
+    ...(flags.control ? { control: hostPort(String(flags.control), '--control', 0) } : {}),
+    log: (l) => process.stderr.write(`wtcp serve: ${l}\n`),
+  });
+  if (!flags.quiet) {
+    const ctl = served.controlAddress();
+    process.stdout.write(
+      `wtcp serve: ${served.app} on ${served.stack.interfaces[0]!.address}:${served.port} (${served.stack.personality}, backlog ${served.backlog}` +
+      `${served.acceptRate !== undefined ? `, ${served.acceptRate} accepts/s` : ''}) over ${served.linkDescription}\n` +
+      (ctl ? `wtcp serve: control at http://${ctl.address}:${ctl.port}/stats (wtcp stats --control ${ctl.address}:${ctl.port})\n` : '') +
+      (flags.pcap ? `wtcp serve: capturing to ${String(flags.pcap)}\n` : ''),
+    );
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await served.close();
+  return 0;
+}
+
+// ---- wtcp relay -----------------------------------------------------------------------------------
+
+const RELAY_HELP = `usage: wtcp relay [--host ADDR] [--port N] [--tap NAME [--host-ip CIDR] [--netns NS]] [--quiet]
+
+A WebSocket relay: a learning Ethernet switch between its clients (one frame per binary message,
+as v86 and websockproxy relays do; clients whose URL ends in ?framing=qemu use QEMU's
+length-prefixed stream). With --tap it also bridges a TAP device, so the host kernel is on the
+same segment. Runs until interrupted.
+
+  --host ADDR    listen address (default 127.0.0.1)
+  --port N       listen port (default 8086; 0 picks a free one)
+  --tap NAME     bridge this TAP device (created if absent; Linux, root)
+  --host-ip CIDR give the kernel's side of the TAP this address
+  --netns NS     move the TAP into this existing network namespace first
+  --quiet        no start-up line
+`;
+
+async function cmdRelay(argv: string[]): Promise<number> {
+  const { flags, rest } = parseFlags(argv, { host: 'string', port: 'number', tap: 'string', 'host-ip': 'string', netns: 'string', quiet: 'boolean', help: 'boolean' });
+  if (flags.help) { process.stdout.write(RELAY_HELP); return 0; }
+  if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  const port = (flags.port as number | undefined) ?? 8086;
+  if (port < 0 || port > 65535) throw new UsageError('--port must be 0..65535');
+  if (!flags.tap && (flags['host-ip'] || flags.netns)) throw new UsageError('--host-ip and --netns go with --tap');
+  const { Relay } = await import('./relay.js');
+  let bridge;
+  if (flags.tap) {
+    const { TapLink } = await import('./links/tap.js');
+    bridge = await TapLink.open({
+      name: String(flags.tap),
+      ...(flags['host-ip'] ? { hostAddress: cidrArg(String(flags['host-ip']), '--host-ip') } : {}),
+      ...(flags.netns ? { netns: String(flags.netns) } : {}),
+    });
+  }
+  const relay = await Relay.start({ host: String(flags.host ?? '127.0.0.1'), port, ...(bridge ? { bridge } : {}) });
+  if (!flags.quiet) process.stdout.write(`wtcp relay: ${relay.url}${bridge ? ` bridged to tap ${bridge.name}` : ''}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await relay.close();
+  await bridge?.close();
+  return 0;
+}
+
+// ---- wtcp stats -----------------------------------------------------------------------------------
+
+const STATS_HELP = `usage: wtcp stats [--control HOST:PORT] [--json] [--zeros] [--watch SECONDS]
+
+Reads the control endpoint of a running \`wtcp serve --control HOST:PORT\` (default 127.0.0.1:9100)
+and prints the listeners as \`ss -lnt\` does (FreeBSD personalities: \`netstat -Lan\`), then the
+counters that are not zero as \`nstat -a\` does.
+
+  --json           the endpoint's JSON as it is
+  --zeros          counters that are zero too
+  --watch SECONDS  print again every SECONDS until interrupted
+`;
+
+export function formatStats(s: ServeSnapshot, opts: { zeros?: boolean } = {}): string {
+  let out = `${s.app} on ${s.address}:${s.port}, ${s.personality}, backlog ${s.backlog}` +
+    `${s.acceptRate !== null ? `, ${s.acceptRate} accepts/s` : ''}, over ${s.link}; ` +
+    `${s.accepted} accepted, ${s.active} open, up ${(s.uptimeMs / 1000).toFixed(1)} s\n\n`;
+  out += s.family === 'freebsd' ? formatNetstatListeners(s.listeners, true) : formatSsListeners(s.listeners);
+  out += '\n#kernel\n';
+  for (const [name, n] of Object.entries(s.counters)) {
+    if (n === 0 && !opts.zeros) continue;
+    out += `${name.padEnd(32)}${String(n).padEnd(16)}${(0).toFixed(1).padStart(6)}\n`;
+  }
+  return out;
+}
+
+async function cmdStats(argv: string[]): Promise<number> {
+  const { flags, rest } = parseFlags(argv, { control: 'string', json: 'boolean', zeros: 'boolean', watch: 'number', help: 'boolean' });
+  if (flags.help) { process.stdout.write(STATS_HELP); return 0; }
+  if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  const { host, port } = hostPort(String(flags.control ?? '127.0.0.1:9100'), '--control');
+  const watch = flags.watch as number | undefined;
+  if (watch !== undefined && watch < 1) throw new UsageError('--watch must be at least 1 second');
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/stats`;
+  for (;;) {
+    let text: string;
+    try {
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      text = await res.text();
+    } catch (e) {
+      process.stderr.write(`wtcp stats: cannot read ${url}: ${(e as Error).cause ? String((e as { cause: Error }).cause.message ?? (e as Error).cause) : (e as Error).message} (is \`wtcp serve --control ${host}:${port}\` running?)\n`);
+      return 1;
+    }
+    if (flags.json) process.stdout.write(text);
+    else process.stdout.write(formatStats(JSON.parse(text) as ServeSnapshot, { zeros: flags.zeros === true }));
+    if (watch === undefined) return 0;
+    await new Promise((r) => setTimeout(r, watch * 1000));
+    process.stdout.write('\n');
+  }
+}
+
 const HELP = `wtcp: a user-space TCP/IP stack with exact Linux, FreeBSD and 4.3BSD listen/accept queues
 
 usage: wtcp <command> [options]
@@ -267,6 +483,9 @@ commands:
   demo      watch a listen queue overflow, per personality (what npm start runs)
   sysctl    list or try a personality's sysctls
   presets   list the personalities
+  serve     run http, echo or discard on a stack over a TAP device or a WebSocket relay
+  relay     a WebSocket relay (learning switch), optionally bridged to a TAP device
+  stats     the queues and counters of a running \`wtcp serve --control\`
 
 Run \`wtcp <command> --help\` for a command's options.
 `;
@@ -278,6 +497,9 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'demo') return await cmdDemo(rest);
     if (cmd === 'sysctl') return cmdSysctl(rest);
     if (cmd === 'presets') return cmdPresets(rest);
+    if (cmd === 'serve') return await cmdServe(rest);
+    if (cmd === 'relay') return await cmdRelay(rest);
+    if (cmd === 'stats') return await cmdStats(rest);
     throw new UsageError(`unknown command "${cmd}"`);
   } catch (e) {
     if (e instanceof UsageError) {
@@ -287,6 +509,12 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as { code?: string; message?: string };
     if (err && typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code)) {
       process.stderr.write(`wtcp: ${err.message}\n`);
+      return 1;
+    }
+    if (e instanceof Error && (cmd === 'serve' || cmd === 'relay' || cmd === 'stats')) {
+      // set-up failures (no root for the TAP, a relay that is not there, a port in use): one line
+      process.stderr.write(`wtcp ${cmd}: ${e.message}\n`);
+      if (process.env.WTCP_DEBUG) process.stderr.write(`${e.stack ?? ''}\n`);
       return 1;
     }
     throw e;

@@ -116,6 +116,7 @@ export class WebSocketLink implements Link {
   #attempt = 0;
   #opened = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #lastProblem = '';
   #stateListeners = new Set<(state: WebSocketLinkState, detail?: string) => void>();
 
   constructor(opts: WebSocketLinkOptions) {
@@ -166,7 +167,10 @@ export class WebSocketLink implements Link {
   opened(timeoutMs = 10_000): Promise<void> {
     if (this.#state === 'open') return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { off(); reject(new Error(`WebSocketLink: ${this.url} not open after ${timeoutMs} ms`)); }, timeoutMs);
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`WebSocketLink: ${this.url} not open after ${timeoutMs} ms${this.#lastProblem ? ` (last: ${this.#lastProblem})` : ''}`));
+      }, timeoutMs);
       const off = this.onStateChange((s, detail) => {
         if (s === 'open') { clearTimeout(timer); off(); resolve(); }
         else if (s === 'closed') { clearTimeout(timer); off(); reject(new Error(`WebSocketLink: ${this.url} closed${detail ? `: ${detail}` : ''}`)); }
@@ -238,6 +242,7 @@ export class WebSocketLink implements Link {
 
   #lost(detail: string): void {
     this.stats.failures++;
+    this.#lastProblem = detail;
     if (!this.#reconnect) { this.#handler = null; this.#setState('closed', detail); return; }
     const r = this.#reconnect;
     const base = Math.min(r.maxMs, r.initialMs * r.factor ** this.#attempt++);
