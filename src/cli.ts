@@ -3,7 +3,8 @@
  * The `wtcp` command. Each subcommand is a small function over the public API; argument parsing is
  * strict: an unknown flag or a bad value prints a clear error and exits with status 2.
  *
- *   wtcp demo     a listen queue overflowing, per personality, on a virtual clock (npm start)
+ *   wtcp start    a relay, a server stack and a page with a stack in the browser (npm start)
+ *   wtcp demo     a listen queue overflowing, per personality, on a virtual clock
  *   wtcp sysctl   a personality's sysctls, like `sysctl -a` (and `name=value` to try a setting)
  *   wtcp presets  the personalities and what sets them apart
  *   wtcp serve    an app (http, echo, discard) on a stack attached to a TAP device or a relay
@@ -475,12 +476,71 @@ async function cmdStats(argv: string[]): Promise<number> {
   }
 }
 
+// ---- wtcp start (npm start) -----------------------------------------------------------------------
+
+const START_HELP = `usage: wtcp start [--port N] [--host ADDR] [--personality NAME] [--page-personality NAME]
+                  [--page-backlog N] [--tap NAME | --no-tap] [--netns NS]
+
+What npm start runs: on this machine, with no network needed, a WebSocket relay, a server stack
+(http on 198.18.80.2) on it, and a page at the printed URL where a stack running in your browser
+joins them (each page gets 198.18.80.100 and up), serves HTTP itself with a small backlog, shows
+its listen queue live and fetches from the server stack. As root on Linux the relay is also
+bridged to a TAP device (wtcp0, host side 198.18.80.1/24), so curl on this host reaches the
+server stack and the pages: curl http://198.18.80.2/ . Runs until interrupted.
+
+  --port N                 the page and relay port on 127.0.0.1 (default 8080; 0 picks one)
+  --host ADDR              listen address (default 127.0.0.1)
+  --personality NAME       the server stack's (default linux-5.4)
+  --page-personality NAME  the pages' (default: the server's; a page may ask ?personality=NAME)
+  --page-backlog N         the pages' listen backlog (default 4)
+  --tap NAME               bridge this TAP device (default wtcp0 when root on Linux)
+  --no-tap                 no TAP bridge
+  --netns NS               move the TAP into this existing network namespace
+`;
+
+async function cmdStart(argv: string[]): Promise<number> {
+  const { flags, rest } = parseFlags(argv, {
+    port: 'number', host: 'string', personality: 'string', 'page-personality': 'string', 'page-backlog': 'number',
+    tap: 'string', 'no-tap': 'boolean', netns: 'string', help: 'boolean',
+  });
+  if (flags.help) { process.stdout.write(START_HELP); return 0; }
+  if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  if (flags.tap && flags['no-tap']) throw new UsageError('--tap and --no-tap exclude each other');
+  if (flags['no-tap'] && flags.netns) throw new UsageError('--netns goes with the TAP bridge');
+  const port = (flags.port as number | undefined) ?? 8080;
+  if (port < 0 || port > 65535) throw new UsageError('--port must be 0..65535');
+  const pageBacklog = (flags['page-backlog'] as number | undefined) ?? 4;
+  if (pageBacklog < 0 || pageBacklog > 65535) throw new UsageError('--page-backlog must be 0..65535');
+  const personality = personalityArg(flags.personality ?? 'linux-5.4');
+  const pagePersonality = flags['page-personality'] !== undefined ? personalityArg(flags['page-personality']) : personality;
+  const { Started } = await import('./start.js');
+  const s = await Started.start({
+    port, host: String(flags.host ?? '127.0.0.1'), personality, pagePersonality, pageBacklog,
+    ...(flags['no-tap'] ? { tap: false as const } : flags.tap ? { tap: String(flags.tap) } : {}),
+    ...(flags.netns ? { netns: String(flags.netns) } : {}),
+    log: (l) => process.stdout.write(`wtcp start: ${l}\n`),
+  });
+  process.stdout.write(
+    `wtcp start: open ${s.url} in a browser: a stack runs in the page and joins this one\n` +
+    `wtcp start: relay ${s.url.replace(/^http/, 'ws')}relay; server stack http://198.18.80.2/ (${s.served.stack.personality}); queues and counters at ${s.url}stats\n` +
+    (s.tap ? `wtcp start: bridged to tap ${s.tap}${flags.netns ? ` in netns ${String(flags.netns)}` : ''} (host side 198.18.80.1/24): curl http://198.18.80.2/\n` : ''),
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await s.close();
+  return 0;
+}
+
 const HELP = `wtcp: a user-space TCP/IP stack with exact Linux, FreeBSD and 4.3BSD listen/accept queues
 
 usage: wtcp <command> [options]
 
 commands:
-  demo      watch a listen queue overflow, per personality (what npm start runs)
+  start     a relay, a server stack and a page with a stack in your browser (what npm start runs)
+  demo      watch a listen queue overflow, per personality, on a virtual clock
   sysctl    list or try a personality's sysctls
   presets   list the personalities
   serve     run http, echo or discard on a stack over a TAP device or a WebSocket relay
@@ -497,6 +557,7 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'demo') return await cmdDemo(rest);
     if (cmd === 'sysctl') return cmdSysctl(rest);
     if (cmd === 'presets') return cmdPresets(rest);
+    if (cmd === 'start') return await cmdStart(rest);
     if (cmd === 'serve') return await cmdServe(rest);
     if (cmd === 'relay') return await cmdRelay(rest);
     if (cmd === 'stats') return await cmdStats(rest);
@@ -511,7 +572,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`wtcp: ${err.message}\n`);
       return 1;
     }
-    if (e instanceof Error && (cmd === 'serve' || cmd === 'relay' || cmd === 'stats')) {
+    if (e instanceof Error && (cmd === 'start' || cmd === 'serve' || cmd === 'relay' || cmd === 'stats')) {
       // set-up failures (no root for the TAP, a relay that is not there, a port in use): one line
       process.stderr.write(`wtcp ${cmd}: ${e.message}\n`);
       if (process.env.WTCP_DEBUG) process.stderr.write(`${e.stack ?? ''}\n`);

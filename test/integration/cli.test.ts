@@ -1,4 +1,4 @@
-// The command a newcomer runs first (npm start = `wtcp demo`) and the README's example, run as
+// `wtcp demo` (the listen-queue overflow per personality) and the README's example, run as
 // separate processes from the built package (npm install builds dist/).
 import { describe, it, expect } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -21,7 +21,7 @@ async function wtcp(...args: string[]): Promise<{ code: number; stdout: string; 
   }
 }
 
-describe('wtcp demo (npm start)', () => {
+describe('wtcp demo', () => {
   it('shows each personality keeping its own number of connections', async () => {
     const r = await wtcp('demo', '--backlog', '3', '--json');
     expect(r.code).toBe(0);
