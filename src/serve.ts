@@ -226,7 +226,12 @@ export class Served {
     switch (this.app) {
       case 'echo': s.pipe(s); break;
       case 'discard': s.on('end', () => s.end()); s.resume(); break;
-      case 'http': this.#httpServer!.emit('connection', s); break;
+      case 'http':
+        // Node's http server turns Nagle off on the sockets it accepts (its noDelay option, on by
+        // default), at the handle, which a socket handed over with emit('connection') never sees
+        s.setNoDelay(true);
+        this.#httpServer!.emit('connection', s);
+        break;
     }
   }
 
