@@ -848,7 +848,19 @@ export function connClose(c: i32): i32 {
   const st = unchecked(cState[c]);
   if (st == ST_CLOSED) { connFree(c); return 0; }
   if (st == ST_SYN_SENT) { connFree(c); return 0; }   // RFC 9293 §3.10.4: delete the TCB
-  if (st == ST_SYN_RECEIVED && (unchecked(cFlags[c]) & CF_ACTIVE) != 0) { connSendReset(c); connFree(c); return 0; }
+  if (st == ST_SYN_RECEIVED && (unchecked(cFlags[c]) & CF_ACTIVE) != 0) {
+    // close() in SYN-RECEIVED (a simultaneous open; RFC 9293 §3.10.4: send a FIN, enter FIN-WAIT-1).
+    // FreeBSD tcp_disconnect and 4.3BSD tcp_disconnect: t_state < ESTABLISHED => tcp_close(), the
+    // TCB goes silently. Linux tcp_close: tcp_close_state maps SYN_RECV to FIN_WAIT1 and tcp_send_fin
+    // sends <SEQ=ISS+1><ACK=RCV.NXT><FIN,ACK> at once. wtcp then treats the SYN as acknowledged (the
+    // peer's FIN-WAIT answers acknowledge it), so a retransmission resends the FIN, not the SYN-ACK.
+    if (knob(K_FAMILY) != FAMILY_LINUX) { connFree(c); return 0; }
+    timerCancel(maxSynEntries() + c);
+    unchecked(cSndUna[c] = unchecked(cIss[c]) + 1);
+    connEstablish(c);
+    queueFin(c);
+    return 0;
+  }
   if (st == ST_FIN_WAIT_2) { finWait2Timer(c); return 0; }   // after shutdown(SHUT_WR)
   if (st != ST_ESTABLISHED && st != ST_CLOSE_WAIT) return 0; // already closing
   if (unchecked(cRxLen[c]) > 0 && knob(K_FAMILY) == FAMILY_LINUX) {

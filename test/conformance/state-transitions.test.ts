@@ -172,6 +172,25 @@ describe('CLOSED → SYN-SENT and out of it (active open, RFC 9293 §3.10.7.3)',
       expect([ConnState.Closed, -1]).toContain(stateOf(env, 80));
     });
 
+    it(`${p}: SYN-RECEIVED (active) → ${p.startsWith('linux') ? 'FIN-WAIT-1 on close(): <SEQ=ISS+1><ACK=RCV.NXT><FIN,ACK>; its ACK ⇒ FIN-WAIT-2' : 'CLOSED on close(): tcp_disconnect drops a TCB that is not yet ESTABLISHED, silently'}`, async () => {
+      const env = make(p);
+      const { fd, f, syn } = await connecting(env);
+      f.send({ flags: 'S', options: { mss: 1460 } });
+      await f.expect({ flags: 'S.', seq: syn.seq, ack: 5001 });
+      env.bsd.close(fd);
+      if (p.startsWith('linux')) {
+        // tcp_close -> tcp_close_state(SYN_RECV) = FIN_WAIT1 | TCP_ACTION_FIN -> tcp_send_fin
+        await f.expect({ flags: 'F.', seq: u32(syn.seq + 1), ack: 5001 });
+        expect(stateOf(env, 80)).toBe(ConnState.FinWait1);
+        f.send({ flags: '.', ack: u32(syn.seq + 2) });
+        await env.peer.expectNothing(10);
+        expect(stateOf(env, 80)).toBe(ConnState.FinWait2);
+      } else {
+        expect(stateOf(env, 80)).toBe(-1);
+        await env.peer.expectNothing(10_000);
+      }
+    });
+
     it(`${p}: SYN-SENT → CLOSED on close(): the TCB is deleted, nothing is sent (RFC 9293 §3.10.4)`, async () => {
       const env = make(p);
       const { fd } = await connecting(env);
