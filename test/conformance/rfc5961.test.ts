@@ -84,6 +84,30 @@ describe('RFC 5961 §5.2: data whose ACK is below SND.UNA - MAX.SND.WND (blind d
   }
 });
 
+describe('an old ACK (SND.UNA - MAX.SND.WND <= SEG.ACK < SND.UNA) outside ESTABLISHED', () => {
+  for (const p of ['linux-5.4', 'linux-6.13', 'freebsd-12.1'] as const) {
+    const drops = p === 'linux-5.4';
+    it(`${p}: FIN-WAIT-1, data with an old ACK ⇒ ${drops ? 'challenge ACK, data dropped (tcp_rcv_state_process: tcp_ack() == 0 is not acceptable)' : 'data taken ("net: tcp: accept old ack during closing", 6.9; BSD: a duplicate ACK is no reason to drop)'}`, async () => {
+      const env = make(p);
+      const { fd, f, s } = await accepted(env);
+      env.bsd.setsockopt(fd, 'IPPROTO_TCP', 'TCP_NODELAY', 1);
+      env.bsd.send(fd, new TextEncoder().encode('abc'));
+      await f.expect({ flags: 'P.', seq: u32(s + 1), len: 3 });
+      f.send({ flags: '.', ack: u32(s + 4) });
+      env.bsd.shutdown(fd, 'SHUT_WR');
+      await f.expect({ flags: 'F.', seq: u32(s + 4), ack: 1001 });
+      f.send({ flags: 'P.', payload: 'x', ack: u32(s + 1) });
+      if (drops) {
+        await f.expect({ flags: '.', seq: u32(s + 5), ack: 1001 });
+        expect(ctr(env, 'TcpExtTCPChallengeACK')).toBe(1);
+      } else {
+        await f.expect({ flags: '.', seq: u32(s + 5), ack: 1002 }, { within: 500 });
+        expect(readAll(env, fd)).toBe('x');
+      }
+    });
+  }
+});
+
 describe('RFC 5961 §5.2 / RFC 9293 §3.10.7.4: data whose ACK is above SND.NXT', () => {
   it('linux-5.4 and linux-6.13: dropped silently in ESTABLISHED (tcp_ack returns -1 to tcp_rcv_established)', async () => {
     for (const p of ['linux-5.4', 'linux-6.13'] as const) {
