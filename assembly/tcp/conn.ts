@@ -626,7 +626,13 @@ export function connInput(c: i32): void {
           (st == ST_CLOSE_WAIT || st == ST_LAST_ACK || st == ST_CLOSING)) rstAccepted(c, st, fam);
       return;
     }
-    if (fam == FAMILY_LINUX && (segFlags & TH_SYN) != 0) { count(C_SYN_CHALLENGE); challengeAck(c); return; }   // syn_challenge
+    // a SYN outside the window: Linux tcp_validate_incoming goto syn_challenge; FreeBSD checks SYN
+    // before the window (tcps_badsyn, tcp_respond); 4.3BSD trims it and sends dropafterack's ACK
+    if (fam != FAMILY_BSD43 && (segFlags & TH_SYN) != 0) {
+      count(fam == FAMILY_LINUX ? C_SYN_CHALLENGE : C_RCV_BADSYN);
+      challengeAck(c);
+      return;
+    }
     dupAckLimited(c, C_ACK_SKIPPED_SEQ);
     return;
   }
