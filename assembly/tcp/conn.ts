@@ -731,6 +731,7 @@ function afterReadable(c: i32): void {
 function enterTimeWait(c: i32): void {
   portAccount(c, -1);
   unchecked(cState[c] = ST_TIME_WAIT);
+  unchecked(cOowSet[c] = 0);   // Linux: a fresh timewait sock, tw_last_oow_ack_time = 0
   portAccount(c, 1);
   timerSet(maxSynEntries() + c, NOW + TIME_WAIT_MS, NOW);
 }

@@ -209,3 +209,25 @@ describe('RFC 5961 §7: challenge-ACK rate limits', () => {
     await f.expect({ flags: '.', ack: 1001 });
   });
 });
+
+describe('net.ipv4.tcp_challenge_ack_limit', () => {
+  it('defaults per version, validated as proc_dointvec with negatives refused; unknown outside Linux', () => {
+    expect(make('linux-4.14').stack.sysctl.get('net.ipv4.tcp_challenge_ack_limit')).toBe(1000);
+    expect(make('linux-5.4').stack.sysctl.get('net.ipv4.tcp_challenge_ack_limit')).toBe(1000);
+    expect(make('linux-6.18').stack.sysctl.get('net.ipv4.tcp_challenge_ack_limit')).toBe(2147483647);
+    const env = make('linux-5.4');
+    env.stack.sysctl.set('net.ipv4.tcp_challenge_ack_limit', 0);
+    expect(env.stack.sysctl.get('net.ipv4.tcp_challenge_ack_limit')).toBe(0);
+    expect(() => env.stack.sysctl.set('net.ipv4.tcp_challenge_ack_limit', -1)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => make('freebsd-12.1').stack.sysctl.get('net.ipv4.tcp_challenge_ack_limit')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+
+  it('linux-5.4 with the limit 0: no challenge ACK at all, the RST still ignored', async () => {
+    const env = make('linux-5.4', { 'net.ipv4.tcp_challenge_ack_limit': 0 });
+    const { fd, f } = await accepted(env);
+    f.send({ flags: 'R', seq: 1500 });
+    await env.peer.expectNothing(10);
+    expect(ctr(env, 'TcpExtTCPChallengeACK')).toBe(0);
+    expect(readAll(env, fd)).toBe('EAGAIN');
+  });
+});
