@@ -35,7 +35,11 @@
 @inline export const K_RCV_WSCALE: i32 = 30;
 @inline export const K_MSS_DEFAULT: i32 = 31;
 @inline export const K_LINUX_INIT_RWND: i32 = 32;
-@inline export const KNOB_COUNT: i32 = 33;
+@inline export const K_TCP_CHALLENGE_ACK_LIMIT: i32 = 33;
+@inline export const K_ACK_BYTES_ACKED_BOUND: i32 = 34;
+@inline export const K_OLD_ACK_CLOSING: i32 = 35;
+@inline export const K_ACK_UNSENT_CHALLENGE: i32 = 36;
+@inline export const KNOB_COUNT: i32 = 37;
 
 @inline export const FAMILY_LINUX: i32 = 0;
 @inline export const FAMILY_FREEBSD: i32 = 1;
@@ -114,7 +118,13 @@
 @inline export const C_NO_MEMORY: i32 = 69;
 @inline export const C_RST_RATE_LIMITED: i32 = 70;
 @inline export const C_PAWS_ESTAB: i32 = 71;
-@inline export const COUNTER_COUNT: i32 = 72;
+@inline export const C_ACK_SKIPPED_CHALLENGE: i32 = 72;
+@inline export const C_ACK_SKIPPED_SEQ: i32 = 73;
+@inline export const C_ACK_SKIPPED_PAWS: i32 = 74;
+@inline export const C_SYN_CHALLENGE: i32 = 75;
+@inline export const C_RCV_ACK_TOO_MUCH: i32 = 76;
+@inline export const C_ACK_SKIPPED_TIMEWAIT: i32 = 77;
+@inline export const COUNTER_COUNT: i32 = 78;
 
 // ---- listener fields (ListenerField) ----
 @inline export const LF_STATE: i32 = 0;

@@ -50,6 +50,11 @@ export const KNOBS = [
   'mss_default',          // MSS assumed when the peer sends none (536)
   // --- linux, added later ---
   'linux_init_rwnd',      // segments the SYN-ACK window is capped to (tcp_default_init_rwnd before 4.20: 20), 0 = none
+  // --- linux, RFC 5961 (issue 3) ---
+  'tcp_challenge_ack_limit', // challenge ACKs per second per stack (net.ipv4.tcp_challenge_ack_limit); INT_MAX = no limit
+  'ack_bytes_acked_bound',   // 1: the SND.UNA - MAX.SND.WND bound is capped by the bytes acknowledged so far (6.7+)
+  'old_ack_closing',         // 1: an old ACK is accepted outside ESTABLISHED too (6.9+); 0: challenge ACK, drop
+  'ack_unsent_challenge',    // 1: SEG.ACK > SND.NXT in ESTABLISHED draws a challenge ACK (2026 fix); 0: silent drop
 ] as const;
 export type KnobName = typeof KNOBS[number];
 export const KNOB: { [K in KnobName]: number } = Object.fromEntries(KNOBS.map((k, i) => [k, i])) as never;
@@ -83,6 +88,9 @@ export const COUNTERS = [
   'WtcpRstRateLimited',
   // added with the data path (issue 3)
   'TcpExtPAWSEstab',
+  // RFC 5961 and the out-of-window rate limits (issue 3)
+  'TcpExtTCPACKSkippedChallenge', 'TcpExtTCPACKSkippedSeq', 'TcpExtTCPACKSkippedPAWS',
+  'TcpExtTCPSYNChallenge', 'TcpRcvAckTooMuch', 'TcpExtTCPACKSkippedTimeWait',
 ] as const;
 export type CounterName = typeof COUNTERS[number];
 

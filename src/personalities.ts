@@ -87,6 +87,7 @@ const LINUX_5_4: Readonly<Record<string, DefaultSpec>> = {
   'net.ipv4.tcp_sack': 1,
   'net.ipv4.tcp_window_scaling': 1,
   'net.ipv4.tcp_invalid_ratelimit': 500,    // HZ/2, in ms
+  'net.ipv4.tcp_challenge_ack_limit': 1000, // 4.7 .. 5.19 (INT_MAX from 6.0)
   // tcp_rmem[1] = 131072 since 4.20 ("tcp: up initial rmem to 128KB and SYN rwin to around 64KB");
   // tcp_rmem[2] = 6 MiB on any machine with more than a few hundred MiB (tcp_init).
   'net.ipv4.tcp_rmem': [4096, 131072, 6291456],
@@ -96,6 +97,16 @@ const LINUX_5_4: Readonly<Record<string, DefaultSpec>> = {
   'wtcp.linux.init_rwnd_segments': 0,
   'wtcp.linux.synrecv_rst_challenge': 0,
   'wtcp.linux.synrecv_tsecr_check': 0,
+  'wtcp.linux.ack_bytes_acked_bound': 0,
+  'wtcp.linux.old_ack_closing': 0,
+  'wtcp.linux.ack_unsent_challenge': 0,
+};
+
+/** The 6.x deltas every 6.x preset shares (RFC 5961 handling in tcp_ack / tcp_send_challenge_ack). */
+const LINUX_6_ACK: Readonly<Record<string, DefaultSpec>> = {
+  'net.ipv4.tcp_challenge_ack_limit': 2147483647, // INT_MAX: global limit off (6.0)
+  'wtcp.linux.ack_bytes_acked_bound': 1,          // 6.7
+  'wtcp.linux.old_ack_closing': 1,                // 6.9
 };
 
 const FREEBSD_12_1: Readonly<Record<string, DefaultSpec>> = {
@@ -175,7 +186,7 @@ export const PRESETS: Readonly<Record<PersonalityName, Personality>> = frozen({
     name: 'linux-6.13',
     family: 'linux',
     description: 'Linux 6.13: SYN queue full only at qlen > backlog (listen(fd, 0) completes normally)',
-    defaults: { ...LINUX_5_4, 'wtcp.linux.synq_full_gt': 1 },
+    defaults: { ...LINUX_5_4, ...LINUX_6_ACK, 'wtcp.linux.synq_full_gt': 1 },
   },
   'linux-6.18': {
     name: 'linux-6.18',
@@ -185,6 +196,8 @@ export const PRESETS: Readonly<Record<PersonalityName, Personality>> = frozen({
       'third-ACK TSecr check',
     defaults: {
       ...LINUX_5_4,
+      ...LINUX_6_ACK,
+      'wtcp.linux.ack_unsent_challenge': 1,  // 6.18.38+ stable: challenge ACK for SEG.ACK > SND.NXT
       'wtcp.linux.synq_full_gt': 1,
       'wtcp.linux.synrecv_rst_challenge': 1, // spec "Observed on … Linux 6.18.44" item 1
       'wtcp.linux.synrecv_tsecr_check': 1,   // same section, item 3 (6.15+)

@@ -220,6 +220,17 @@ const LINUX = defs('linux', [
       'keeps milliseconds exactly (the kernel rounds to jiffies)',
   },
   {
+    name: 'net.ipv4.tcp_challenge_ack_limit',
+    description:
+      'RFC 5961 challenge ACKs the stack sends per second (randomised between limit/2 and 3*limit/2 each second); ' +
+      'INT_MAX (the 6.0+ default) turns the global limit off, leaving the per-socket tcp_invalid_ratelimit.',
+    min: 0, max: INT_MAX, access: 'runtime', knob: 'tcp_challenge_ack_limit', unit: 'ACKs/s',
+    source:
+      'proc_dointvec (wtcp rejects negative values); default 1000 since "tcp: make challenge acks less ' +
+      'predictable" (4.7), INT_MAX since "tcp: make global challenge ack rate limitation per net-ns and ' +
+      'default disabled" (6.0); tcp_send_challenge_ack in net/ipv4/tcp_input.c',
+  },
+  {
     name: 'net.ipv4.tcp_rmem',
     kind: 'vector', length: 3, min: 1, max: INT_MAX, access: 'runtime', unit: 'bytes',
     knob: 'tcp_rmem_default', derivedKnobs: ['rcv_wscale'],
@@ -266,6 +277,32 @@ const LINUX = defs('linux', [
     kind: 'bool', access: 'creation', knob: 'synrecv_tsecr_check',
     description: "Version switch: a third ACK whose TSecr echoes none of the SYN-ACK's TSvals is dropped with a challenge ACK (6.15+).",
     source: 'wtcp pseudo-sysctl; spec, 6.18 observations, item 3',
+  },
+  {
+    name: 'wtcp.linux.ack_bytes_acked_bound',
+    kind: 'bool', access: 'creation', knob: 'ack_bytes_acked_bound',
+    description:
+      'Version switch: an ACK below SND.UNA - min(max_window, bytes_acked) is too old (1: 6.7+) rather than ' +
+      'below SND.UNA - max_window (0).',
+    source: 'wtcp pseudo-sysctl; tcp_ack, "tcp: do not accept ACK of bytes we never sent" (6.7)',
+  },
+  {
+    name: 'wtcp.linux.old_ack_closing',
+    kind: 'bool', access: 'creation', knob: 'old_ack_closing',
+    description:
+      'Version switch: outside ESTABLISHED an old ACK (SEG.ACK < SND.UNA, not too old) is accepted (1: 6.9+) ' +
+      'or dropped with a challenge ACK (0).',
+    source: 'wtcp pseudo-sysctl; tcp_rcv_state_process step 5, "net: tcp: accept old ack during closing" (6.9)',
+  },
+  {
+    name: 'wtcp.linux.ack_unsent_challenge',
+    kind: 'bool', access: 'creation', knob: 'ack_unsent_challenge',
+    description:
+      'Version switch: in ESTABLISHED an ACK of unsent data (SEG.ACK > SND.NXT) is dropped with a challenge ' +
+      'ACK (1) or silently (0).',
+    source:
+      'wtcp pseudo-sysctl; tcp_ack, "tcp: send a challenge ACK on SEG.ACK > SND.NXT" (2026, in 6.18.38+ ' +
+      'stable, so on the reference machine)',
   },
 ]);
 
@@ -538,6 +575,10 @@ const KNOB_SOURCES: Readonly<Record<FamilyName, Readonly<Record<string, KnobSour
     tcp_sack: (r) => r.int('net.ipv4.tcp_sack'),
     tcp_window_scaling: (r) => r.int('net.ipv4.tcp_window_scaling'),
     tcp_invalid_ratelimit: (r) => r.int('net.ipv4.tcp_invalid_ratelimit'),
+    tcp_challenge_ack_limit: (r) => r.int('net.ipv4.tcp_challenge_ack_limit'),
+    ack_bytes_acked_bound: (r) => r.int('wtcp.linux.ack_bytes_acked_bound'),
+    old_ack_closing: (r) => r.int('wtcp.linux.old_ack_closing'),
+    ack_unsent_challenge: (r) => r.int('wtcp.linux.ack_unsent_challenge'),
     tcp_rmem_default: (r) => r.vec('net.ipv4.tcp_rmem')[1] ?? 0,
     ip_default_ttl: (r) => r.int('net.ipv4.ip_default_ttl'),
     rcv_wscale: (r) => linuxRcvWscale(r.vec('net.ipv4.tcp_rmem')[2] ?? 0),

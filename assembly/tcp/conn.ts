@@ -12,8 +12,11 @@ import {
   C_TCP_CURR_ESTAB, C_TCP_ESTAB_RESETS, C_CHALLENGE_ACK, C_NO_MEMORY, C_ABORT_ON_CLOSE, C_TCP_RETRANS_SEGS,
   EV_READABLE, EV_CONN_ERROR, EV_CONN_CLOSED, E_AGAIN, E_CONNRESET, E_TIMEDOUT, E_INVAL,
   E_CONNREFUSED, E_NOTCONN, E_PIPE, E_NOPROTOOPT, C_TCP_ATTEMPT_FAILS, C_PAWS_ESTAB,
+  K_TCP_INVALID_RATELIMIT, K_TCP_CHALLENGE_ACK_LIMIT, K_ACK_BYTES_ACKED_BOUND, K_OLD_ACK_CLOSING,
+  K_ACK_UNSENT_CHALLENGE, C_ACK_SKIPPED_CHALLENGE, C_ACK_SKIPPED_SEQ, C_ACK_SKIPPED_PAWS, C_SYN_CHALLENGE,
+  C_RCV_ACK_TOO_MUCH, C_ACK_SKIPPED_TIMEWAIT, C_RCV_BADSYN,
 } from '../abi';
-import { tableKey } from './secrets';
+import { tableKey, prfWord } from './secrets';
 import { seqLt, seqLe, seqGt, seqGe, seqInRange } from './seq';
 import { timerSet, timerCancel } from './timer';
 import { maxSynEntries } from './synq';
@@ -96,6 +99,11 @@ let cHashNext: StaticArray<i32> = new StaticArray<i32>(0);
 let cRxHead: StaticArray<i32> = new StaticArray<i32>(0);
 let cRxTail: StaticArray<i32> = new StaticArray<i32>(0);
 let cRxOff: StaticArray<u16> = new StaticArray<u16>(0);
+// RFC 5961: the largest window the peer has offered (MAX.SND.WND, Linux max_window, FreeBSD
+// max_sndwnd) and Linux's per-socket out-of-window reply clock (last_oow_ack_time)
+export let cMaxSndWnd: StaticArray<u32> = new StaticArray<u32>(0);
+let cOowTime: StaticArray<u32> = new StaticArray<u32>(0);
+let cOowSet: StaticArray<u8> = new StaticArray<u8>(0);
 export let cRxLen: StaticArray<i32> = new StaticArray<i32>(0);
 let buckets: StaticArray<i32> = new StaticArray<i32>(0);
 let bucketMask: u32 = 0;
@@ -132,6 +140,7 @@ export function connInit(n: i32, rxChunks: i32): void {
   cErr = new StaticArray<u8>(n); cRetries = new StaticArray<u8>(n);
   cHashNext = new StaticArray<i32>(n); cRxHead = new StaticArray<i32>(n); cRxTail = new StaticArray<i32>(n);
   cRxOff = new StaticArray<u16>(n); cRxLen = new StaticArray<i32>(n);
+  cMaxSndWnd = new StaticArray<u32>(n); cOowTime = new StaticArray<u32>(n); cOowSet = new StaticArray<u8>(n);
   let nb: i32 = 16;
   while (nb < n) nb <<= 1;
   buckets = new StaticArray<i32>(nb);
@@ -234,6 +243,7 @@ export function connAlloc(iface: i32, laddr: u32, lport: u32, raddr: u32, rport:
   unchecked(cErr[c] = 0); unchecked(cRetries[c] = 0);
   unchecked(cRxHead[c] = -1); unchecked(cRxTail[c] = -1); unchecked(cRxOff[c] = 0); unchecked(cRxLen[c] = 0);
   unchecked(cTsRecent[c] = 0); unchecked(cTsOff[c] = 0);
+  unchecked(cMaxSndWnd[c] = 0); unchecked(cOowSet[c] = 0);
   sendReset(c);
   ackReset(c);
   kaReset(c);
@@ -295,6 +305,7 @@ export function connOwn(c: i32): void { unchecked(cFlags[c] = unchecked(cFlags[c
 /** Move a connection into ESTABLISHED (a completed handshake). */
 export function connEstablish(c: i32): void {
   unchecked(cState[c] = ST_ESTABLISHED);
+  unchecked(cMaxSndWnd[c] = unchecked(cSndWnd[c]));   // Linux tcp_init_wl / max_window = snd_wnd
   count(C_TCP_CURR_ESTAB);
   sendStart(c, unchecked(cRcvNxt[c]), unchecked(cSndUna[c]));
 }
@@ -433,9 +444,142 @@ function acceptable(c: i32): bool {
   return seqInRange(segSeq, rn, rn + w) || seqInRange(segSeq + <u32>segLen - 1, rn, rn + w);
 }
 
+// ---- RFC 5961 §7 and the out-of-window reply limits, as each OS has them ----
+// Linux rate-limits every reply to a segment it will not accept: per connection one reply per
+// net.ipv4.tcp_invalid_ratelimit (__tcp_oow_rate_limited, counted TCPACKSkipped*), and challenge
+// ACKs also against a per-stack budget per second (tcp_send_challenge_ack with
+// net.ipv4.tcp_challenge_ack_limit: 1000 in 4.7-5.19, randomised since "tcp: make challenge acks less
+// predictable"; INT_MAX = off since 6.0). FreeBSD 12.1 answers with tcp_respond() / dropafterack
+// and no limit at all (its "ACK war" limit, tcp_ack_war_time_window, came with FreeBSD 13.1); 4.3BSD
+// has no challenge ACKs and no limit.
+let chSecond: u32 = 0;
+let chStarted = false;
+let chCount: u32 = 0;
+let chDraws: u32 = 0;
+
+/** __tcp_oow_rate_limited: true (and counted) if this connection answered an invalid segment less than tcp_invalid_ratelimit ago. */
+function oowLimited(c: i32, counter: i32): bool {
+  if (unchecked(cOowSet[c]) != 0) {
+    const elapsed = <i32>(NOW - unchecked(cOowTime[c]));
+    if (elapsed >= 0 && elapsed < knob(K_TCP_INVALID_RATELIMIT)) { count(counter); return true; }
+  }
+  unchecked(cOowTime[c] = NOW); unchecked(cOowSet[c] = 1);
+  return false;
+}
+
+/** tcp_oow_rate_limited: as above, but a segment with data or FIN and no SYN is never limited ("not likely part of an ACK loop"). */
+function oowLimitedSeg(c: i32, counter: i32): bool {
+  if ((segLen > 0 || (segFlags & TH_FIN) != 0) && (segFlags & TH_SYN) == 0) return false;
+  return oowLimited(c, counter);
+}
+
+/** The duplicate ACK an unacceptable segment gets (RFC 9293 §3.10.7.4 first check); Linux rate-limits it. */
+function dupAckLimited(c: i32, counter: i32): void {
+  if (knob(K_FAMILY) == FAMILY_LINUX && oowLimitedSeg(c, counter)) return;
+  connSendAck(c, TH_ACK);
+}
+
+/** A challenge ACK <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (RFC 5961 §3.2, §4.2, §5.2), limited as the OS limits it (§7). */
 function challengeAck(c: i32): void {
+  if (knob(K_FAMILY) == FAMILY_LINUX) {
+    if (oowLimited(c, C_ACK_SKIPPED_CHALLENGE)) return;
+    const limit = <u32>knob(K_TCP_CHALLENGE_ACK_LIMIT);
+    if (limit != 0x7fffffff) {
+      // a new budget each second: limit/2 + a random number below limit (half + prandom_u32_max(limit))
+      const sec = NOW / 1000;
+      if (!chStarted || sec != chSecond) {
+        chStarted = true; chSecond = sec;
+        chCount = ((limit + 1) >> 1) + (limit == 0 ? 0 : prfWord(chDraws++) % limit);
+      }
+      if (chCount == 0) return;
+      chCount--;
+    }
+  }
   count(C_CHALLENGE_ACK);
   connSendAck(c, TH_ACK);
+}
+
+/** Bytes of ours the peer has acknowledged (Linux tp->bytes_acked: an active open counts its SYN). */
+function bytesAcked(c: i32): u32 {
+  const n = unchecked(cSndUna[c]) - unchecked(cIss[c]);
+  return (unchecked(cFlags[c]) & CF_ACTIVE) != 0 ? n : n - 1;
+}
+
+/**
+ * RFC 5961 §5.2: is SEG.ACK acceptable? If not, the segment (data included: blind data injection) is
+ * dropped here with the OS's answer.
+ * - Linux tcp_ack: SEG.ACK < SND.UNA - MAX.SND.WND (6.7+: the bound is at most bytes_acked) is too old:
+ *   challenge ACK. An older ACK within the bound is ignored in ESTABLISHED (tcp_rcv_established goes
+ *   on) but makes tcp_rcv_state_process drop the segment with a challenge ACK in the other states,
+ *   until "net: tcp: accept old ack during closing" (6.9). SEG.ACK > SND.NXT: dropped; silently in
+ *   ESTABLISHED (tcp_ack returns -1) until the 2026 fix "tcp: send a challenge ACK on SEG.ACK >
+ *   SND.NXT", with a challenge ACK elsewhere (tcp_rcv_state_process).
+ * - FreeBSD 12.1 tcp_do_segment and 4.3BSD tcp_input: SEG.ACK > SND.MAX is tcps_rcvacktoomuch and
+ *   dropafterack (an ACK, no limit); there is no lower bound (FreeBSD 12.1 has no RFC 5961 §5).
+ */
+function ackAcceptable(c: i32, st: u8): bool {
+  const una = unchecked(cSndUna[c]);
+  const max = unchecked(cSndMax[c]);   // Linux snd_nxt and BSD snd_max: the highest sequence sent
+  if (knob(K_FAMILY) != FAMILY_LINUX) {
+    if (seqGt(segAck, max)) { count(C_RCV_ACK_TOO_MUCH); connSendAck(c, TH_ACK); return false; }
+    return true;
+  }
+  if (seqLt(segAck, una)) {
+    let bound = unchecked(cMaxSndWnd[c]);
+    if (knob(K_ACK_BYTES_ACKED_BOUND) != 0) { const b = bytesAcked(c); if (b < bound) bound = b; }
+    if (seqLt(segAck, una - bound)) { challengeAck(c); return false; }
+    if (st == ST_ESTABLISHED || knob(K_OLD_ACK_CLOSING) != 0) return true;
+    challengeAck(c);
+    return false;
+  }
+  if (seqGt(segAck, max)) {
+    if (st != ST_ESTABLISHED || knob(K_ACK_UNSENT_CHALLENGE) != 0) challengeAck(c);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * TIME-WAIT (RFC 9293 §3.10.7.4: "the only thing that can arrive in this state is a retransmission
+ * of the remote FIN. Acknowledge it, and restart the 2 MSL timeout"), per OS. Returns true if handled.
+ * - Linux tcp_timewait_state_process: a RST at RCV.NXT kills the TIME-WAIT (tcp_rfc1337 = 0), any
+ *   other RST is dropped; a bare ACK at RCV.NXT restarts the timer silently; anything else is answered
+ *   with an ACK (rate-limited, TCPACKSkippedTimeWait) and, if it carries ACK, restarts the timer.
+ * - FreeBSD tcp_twcheck: every RST is dropped (RFC 1337); no ACK bit: dropped; a duplicate FIN restarts
+ *   2*MSL; anything but the exact bare ACK <SEQ=RCV.NXT><ACK=SND.NXT> is answered with an ACK.
+ * - 4.3BSD keeps a full tcpcb in TIME_WAIT and runs the ordinary checks (below): false.
+ */
+function timeWaitInput(c: i32): bool {
+  const fam = knob(K_FAMILY);
+  if (fam == FAMILY_BSD43) return false;
+  const rn = unchecked(cRcvNxt[c]);
+  if (fam == FAMILY_LINUX) {
+    if ((segFlags & TH_RST) != 0) { if (segSeq == rn) connFinish(c); return true; }
+    if (segSeq == rn && segLen == 0 && (segFlags & (TH_SYN | TH_FIN)) == 0) {
+      if ((segFlags & TH_ACK) != 0) timerSet(maxSynEntries() + c, NOW + TIME_WAIT_MS, NOW);
+      return true;
+    }
+    if ((segFlags & TH_ACK) != 0) timerSet(maxSynEntries() + c, NOW + TIME_WAIT_MS, NOW);
+    if (!oowLimitedSeg(c, C_ACK_SKIPPED_TIMEWAIT)) connSendAck(c, TH_ACK);
+    return true;
+  }
+  if ((segFlags & TH_RST) != 0 || (segFlags & TH_ACK) == 0) return true;
+  if ((segFlags & TH_FIN) != 0 && segSeq + <u32>segLen + ((segFlags & TH_SYN) != 0 ? 1 : 0) + 1 == rn)
+    timerSet(maxSynEntries() + c, NOW + TIME_WAIT_MS, NOW);
+  if (segFlags != TH_ACK || segLen != 0 || segSeq != rn || segAck != unchecked(cSndNxt[c])) connSendAck(c, TH_ACK);
+  return true;
+}
+
+/** The peer reset the connection (RFC 9293 §3.10.7.4 second check, a RST that passed). */
+function rstAccepted(c: i32, st: u8, fam: i32): void {
+  if (st == ST_TIME_WAIT || st == ST_LAST_ACK || st == ST_CLOSING) { connFinish(c); return; }
+  if (st == ST_SYN_RECEIVED && (unchecked(cFlags[c]) & CF_ACTIVE) != 0) {
+    // an active open that went through SYN-RECEIVED: "connection refused" (RFC 9293 §3.10.7.4)
+    count(C_TCP_ATTEMPT_FAILS); connKill(c, E_CONNREFUSED); return;
+  }
+  if (fam == FAMILY_BSD43) bsdConnDropReset(c);   // 4.3BSD tcp_drop(): a RST|ACK answers the RST
+  // Linux tcp_reset: EPIPE in CLOSE-WAIT ("as BSD sees it"), ECONNRESET elsewhere
+  connKill(c, fam == FAMILY_LINUX && st == ST_CLOSE_WAIT ? E_PIPE : E_CONNRESET);
 }
 
 /** RFC 9293 §3.10.7.4 for a connection that exists (queued, accepted or closing). */
@@ -457,44 +601,60 @@ export function connInput(c: i32): void {
     tcpDispatch();
     return;
   }
+  if (st == ST_TIME_WAIT && timeWaitInput(c)) return;
+  let tsUpdate = false;
   if (optTs && (unchecked(cFlags[c]) & CF_TS) != 0) {
     // PAWS (RFC 7323 §5.3): a timestamp older than TS.Recent marks an old duplicate. Linux
-    // tcp_paws_discard (window of 1 tick) sends a duplicate ACK and drops it, counted as PAWSEstab;
-    // a RST is let through to the sequence checks ("Reset is accepted even if it did not pass PAWS").
+    // tcp_paws_discard (window of 1 tick) sends a duplicate ACK (rate-limited, TCPACKSkippedPAWS) and
+    // drops it, counted as PAWSEstab; a RST is let through to the sequence checks ("Reset is accepted
+    // even if it did not pass PAWS"). FreeBSD drops it and acknowledges only if it carried data.
     if (<i32>(unchecked(cTsRecent[c]) - optTsVal) > 1 && (segFlags & TH_RST) == 0 && st != ST_SYN_RECEIVED) {
       count(C_PAWS_ESTAB);
-      connSendAck(c, TH_ACK);
+      if (fam != FAMILY_FREEBSD || segLen > 0) dupAckLimited(c, C_ACK_SKIPPED_PAWS);
       return;
     }
-    // RFC 7323 §4.3: TS.Recent follows the newest timestamp of segments at or before RCV.NXT
-    if (seqLe(segSeq, unchecked(cRcvNxt[c])) && <i32>(optTsVal - unchecked(cTsRecent[c])) >= 0) unchecked(cTsRecent[c] = optTsVal);
+    // RFC 7323 §4.3: TS.Recent follows the newest timestamp of segments at or before RCV.NXT, once
+    // the segment is known to be acceptable (below)
+    tsUpdate = seqLe(segSeq, unchecked(cRcvNxt[c])) && <i32>(optTsVal - unchecked(cTsRecent[c])) >= 0;
   }
   kaHeard(c);
   // first: sequence number
   if (!acceptable(c)) {
-    if ((segFlags & TH_RST) == 0) connSendAck(c, TH_ACK);
+    if ((segFlags & TH_RST) != 0) {
+      // Linux tcp_reset_check: after the peer's FIN, a RST at RCV.NXT - 1 still resets
+      if (fam == FAMILY_LINUX && segSeq == unchecked(cRcvNxt[c]) - 1 &&
+          (st == ST_CLOSE_WAIT || st == ST_LAST_ACK || st == ST_CLOSING)) rstAccepted(c, st, fam);
+      return;
+    }
+    // a SYN outside the window: Linux tcp_validate_incoming goto syn_challenge; FreeBSD checks SYN
+    // before the window (tcps_badsyn, tcp_respond); 4.3BSD trims it and sends dropafterack's ACK
+    if (fam != FAMILY_BSD43 && (segFlags & TH_SYN) != 0) {
+      count(fam == FAMILY_LINUX ? C_SYN_CHALLENGE : C_RCV_BADSYN);
+      challengeAck(c);
+      return;
+    }
+    dupAckLimited(c, C_ACK_SKIPPED_SEQ);
     return;
   }
   // second: RST (RFC 5961 §3.2: exact => reset, otherwise in window => challenge ACK)
   if ((segFlags & TH_RST) != 0) {
     if (segSeq == unchecked(cRcvNxt[c]) || fam == FAMILY_BSD43 ||
         (fam == FAMILY_FREEBSD && knob(K_FB_INSECURE_RST) != 0)) {   // FreeBSD net.inet.tcp.insecure_rst
-      if (st == ST_TIME_WAIT || st == ST_LAST_ACK || st == ST_CLOSING) { connFinish(c); return; }
-      if (st == ST_SYN_RECEIVED && (unchecked(cFlags[c]) & CF_ACTIVE) != 0) {
-        // an active open that went through SYN-RECEIVED: "connection refused" (RFC 9293 §3.10.7.4)
-        count(C_TCP_ATTEMPT_FAILS); connKill(c, E_CONNREFUSED); return;
-      }
-      if (fam == FAMILY_BSD43) bsdConnDropReset(c);   // 4.3BSD tcp_drop(): a RST|ACK answers the RST
-      connKill(c, E_CONNRESET);
+      rstAccepted(c, st, fam);
     } else challengeAck(c);
     return;
   }
   // fourth: SYN in a synchronized state (RFC 5961 §4: challenge ACK; 4.3BSD: reset)
   if ((segFlags & TH_SYN) != 0) {
     if (fam == FAMILY_BSD43) { bsdConnDropReset(c); connKill(c, E_CONNRESET); bsdDropWithResetNoSocket(); } // tcp_drop + dropwithreset
-    else challengeAck(c);
+    else {
+      count(fam == FAMILY_LINUX ? C_SYN_CHALLENGE : C_RCV_BADSYN);   // TCPSYNChallenge / tcps_badsyn
+      challengeAck(c);
+    }
     return;
   }
+  // BSD: ts_recent is recorded before the ACK checks (FreeBSD tcp_do_segment); Linux after them (tcp_ack)
+  if (tsUpdate && fam != FAMILY_LINUX) unchecked(cTsRecent[c] = optTsVal);
   // fifth: ACK
   if ((segFlags & TH_ACK) == 0) return;
   if (st == ST_SYN_RECEIVED && (unchecked(cFlags[c]) & CF_ACTIVE) != 0) {
@@ -502,10 +662,13 @@ export function connInput(c: i32): void {
     activeSynRcvdAck(c);
     if (unchecked(cState[c]) != ST_ESTABLISHED) return;
   }
-  if (seqGt(segAck, unchecked(cSndMax[c]))) { connSendAck(c, TH_ACK); return; }
+  if (!ackAcceptable(c, unchecked(cState[c]))) return;
+  if (tsUpdate && fam == FAMILY_LINUX) unchecked(cTsRecent[c] = optTsVal);
   {
     const finAcked = sendOnAck(c, segSeq, segAck, segWnd << <u32>unchecked(cSndWs[c]), optTsEcr, optTs,
       segLen == 0 && (segFlags & (TH_SYN | TH_FIN)) == 0);
+    // MAX.SND.WND follows the accepted window updates (Linux tcp_ack_update_window, FreeBSD max_sndwnd)
+    if (unchecked(cSndWnd[c]) > unchecked(cMaxSndWnd[c])) unchecked(cMaxSndWnd[c] = unchecked(cSndWnd[c]));
     if (finAcked) {
       // our FIN is acknowledged
       unchecked(cRetries[c] = 0);
@@ -568,6 +731,7 @@ function afterReadable(c: i32): void {
 function enterTimeWait(c: i32): void {
   portAccount(c, -1);
   unchecked(cState[c] = ST_TIME_WAIT);
+  unchecked(cOowSet[c] = 0);   // Linux: a fresh timewait sock, tw_last_oow_ack_time = 0
   portAccount(c, 1);
   timerSet(maxSynEntries() + c, NOW + TIME_WAIT_MS, NOW);
 }
@@ -691,7 +855,19 @@ export function connClose(c: i32): i32 {
   const st = unchecked(cState[c]);
   if (st == ST_CLOSED) { connFree(c); return 0; }
   if (st == ST_SYN_SENT) { connFree(c); return 0; }   // RFC 9293 §3.10.4: delete the TCB
-  if (st == ST_SYN_RECEIVED && (unchecked(cFlags[c]) & CF_ACTIVE) != 0) { connSendReset(c); connFree(c); return 0; }
+  if (st == ST_SYN_RECEIVED && (unchecked(cFlags[c]) & CF_ACTIVE) != 0) {
+    // close() in SYN-RECEIVED (a simultaneous open; RFC 9293 §3.10.4: send a FIN, enter FIN-WAIT-1).
+    // FreeBSD tcp_disconnect and 4.3BSD tcp_disconnect: t_state < ESTABLISHED => tcp_close(), the
+    // TCB goes silently. Linux tcp_close: tcp_close_state maps SYN_RECV to FIN_WAIT1 and tcp_send_fin
+    // sends <SEQ=ISS+1><ACK=RCV.NXT><FIN,ACK> at once. wtcp then treats the SYN as acknowledged (the
+    // peer's FIN-WAIT answers acknowledge it), so a retransmission resends the FIN, not the SYN-ACK.
+    if (knob(K_FAMILY) != FAMILY_LINUX) { connFree(c); return 0; }
+    timerCancel(maxSynEntries() + c);
+    unchecked(cSndUna[c] = unchecked(cIss[c]) + 1);
+    connEstablish(c);
+    queueFin(c);
+    return 0;
+  }
   if (st == ST_FIN_WAIT_2) { finWait2Timer(c); return 0; }   // after shutdown(SHUT_WR)
   if (st != ST_ESTABLISHED && st != ST_CLOSE_WAIT) return 0; // already closing
   if (unchecked(cRxLen[c]) > 0 && knob(K_FAMILY) == FAMILY_LINUX) {

@@ -292,7 +292,14 @@ export function linuxEmbryoInput(e: i32): void {
     return;
   }
   const c = childFromEmbryo(e, wnd, <u32>knob(K_RCV_WSCALE), hasTs ? tsOff(synLaddr(e), unchecked(sRaddr[e])) : 0, segWnd);
-  if (c < 0) { listenDrop(l); return; }
+  if (c < 0) {
+    // no memory for the child: tcp_v4_syn_recv_sock fails (exit_nonewsk: ListenDrops, not
+    // ListenOverflows) and tcp_check_req takes its listen_overflow path, as for a full accept queue
+    listenDrop(l);
+    if (knob(K_TCP_ABORT_ON_OVERFLOW) == 0) { synSetFlag(e, SF_ACKED); return; }
+    embryonicReset(e, true);
+    return;
+  }
   synqRelease(e);
   aqPush(l, c);
   connInput(c);   // the child processes the segment: data, FIN
