@@ -224,7 +224,7 @@ const LINUX = defs('linux', [
     description:
       'RFC 5961 challenge ACKs the stack sends per second (randomised between limit/2 and 3*limit/2 each second); ' +
       'INT_MAX (the 6.0+ default) turns the global limit off, leaving the per-socket tcp_invalid_ratelimit.',
-    min: 0, max: INT_MAX, access: 'runtime', knob: 'tcp_challenge_ack_limit', unit: 'ACKs/s',
+    min: 0, max: INT_MAX, access: 'runtime', knob: 'tcp_challenge_ack_limit', unit: 'per second',
     source:
       'proc_dointvec (wtcp rejects negative values); default 1000 since "tcp: make challenge acks less ' +
       'predictable" (4.7), INT_MAX since "tcp: make global challenge ack rate limitation per net-ns and ' +
