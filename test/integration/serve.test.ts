@@ -190,6 +190,40 @@ describe('--accept-rate 0 with a small backlog, filled by real kernel clients', 
   }, 90_000);
 });
 
+describe('--accept-rate 0, freebsd-12.1, backlog 2: real kernel clients see FreeBSD\'s rules', () => {
+  it('floor(3b/2)+1 = 4 connections stay; later clients complete the handshake and are then reset', async () => {
+    const s = await start(
+      ['serve', '--tap', tapName(nextId()), '--netns', ns, '--host-ip', '198.18.68.1/24', '--ip', '198.18.68.2/24',
+        '--personality', 'freebsd-12.1', '--backlog', '2', '--accept-rate', '0', '--control', '127.0.0.1:0'],
+      /control at http:\/\/(127\.0\.0\.1:\d+)\/stats/,
+    );
+    // each client connects, then waits up to 1 s for data: a reset shows up as ECONNRESET (104)
+    const script = [
+      'import socket, json, errno',
+      'out = []; keep = []',
+      'for i in range(6):',
+      '    s = socket.socket(); s.settimeout(3)',
+      '    try:',
+      '        s.connect(("198.18.68.2", 80))',
+      '    except socket.timeout: out.append("timeout"); continue',
+      '    except OSError as e: out.append("connect error %s" % errno.errorcode.get(e.errno, e.errno)); continue',
+      '    s.settimeout(1)',
+      '    try:',
+      '        d = s.recv(1); out.append("eof" if d == b"" else "data")',
+      '    except socket.timeout: out.append("connected")',
+      '    except OSError as e: out.append("reset" if e.errno == errno.ECONNRESET else "error %d" % e.errno)',
+      '    keep.append(s)',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const res = JSON.parse(await ipNetnsExec(ns, [PYTHON, '-c', script], 60_000)) as string[];
+    expect(res).toEqual(['connected', 'connected', 'connected', 'connected', 'reset', 'reset']);
+    const r = await wtcp(['stats', '--control', s.match[1]!]);
+    // FreeBSD's view of the queue: netstat -Lan's qlen/incqlen/maxqlen
+    expect(r.stdout).toMatch(/tcp4\s+4\/0\/2\s+\*\.80/);
+    await stop(s.child);
+  }, 90_000);
+});
+
 describe('relay + WebSocket + TAP: the host kernel reaches a stack that only has a WebSocket', () => {
   it('curl in the namespace -> TAP -> wtcp relay -> ws -> wtcp serve, and back', async () => {
     const relay = await start(['relay', '--port', '0', '--tap', tapName(nextId()), '--netns', ns, '--host-ip', '198.18.67.1/24'], /wtcp relay: (ws:\/\/127\.0\.0\.1:\d+\/)/);
@@ -200,6 +234,30 @@ describe('relay + WebSocket + TAP: the host kernel reaches a stack that only has
     expect(big).toBe('200 5000000');
     const ping = await ipNetnsExec(ns, ['ping', '-c', '2', '-i', '0.2', '-W', '2', '198.18.67.2'], 20_000);
     expect(ping).toMatch(/2 received, 0% packet loss/);
+    // an echo stack on the same relay, and tshark on the kernel's side of the relay's TAP
+    await start(['serve', '--ws', relay.match[1]!, '--ip', '198.18.67.3/24', '--app', 'echo'], /echo on 198\.18\.67\.3:7/);
+    const tap = (await ipNetnsExec(ns, ['ip', '-o', 'link', 'show'])).split('\n')
+      .map((l) => /^\d+: ([^:@]+).*\n?/.exec(l)).filter((m) => m !== null).map((m) => m![1]!)
+      .filter((n) => n.startsWith('wkc'));
+    const pcap = join(tmp, 'relay-side.pcap');
+    const cap = spawn('ip', ['netns', 'exec', ns, 'tshark', '-i', tap.at(-1)!, '-w', pcap, '-f', 'tcp port 7'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(cap);
+    let capErr = '';
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`tshark did not start: ${capErr}`)), 15_000);
+      cap.stderr!.on('data', (d: Buffer) => { capErr += d.toString(); if (/Capturing on/.test(capErr)) { clearTimeout(t); resolve(); } });
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    const echoed = await ipNetnsExec(ns, ['sh', '-c', 'printf "through the relay\\n" | nc -N -w 5 198.18.67.3 7'], 20_000);
+    expect(echoed).toBe('through the relay\n');
+    await new Promise((r) => setTimeout(r, 300));
+    await stop(cap);
+    const rows = (await run('tshark', ['-r', pcap, '-o', 'tcp.check_checksum:TRUE', '-T', 'fields', '-e', 'ip.src', '-e', 'tcp.flags.str', '-e', 'tcp.checksum.status', '-e', '_ws.malformed']))
+      .trim().split('\n').map((l) => l.split('\t'));
+    const fromStack = rows.filter((r) => r[0] === '198.18.67.3');
+    expect(fromStack.some((r) => /A/.test(r[1]!) && /S/.test(r[1]!))).toBe(true);
+    expect(fromStack.some((r) => /F/.test(r[1]!))).toBe(true);
+    for (const r of fromStack) { expect(r[2]).toBe('1'); expect(r[3]).toBe(''); }
   }, 120_000);
 
   it('bad flags: a clear message and status 2; a missing relay: status 1 with the reason', async () => {
