@@ -534,12 +534,131 @@ async function cmdStart(argv: string[]): Promise<number> {
   return 0;
 }
 
+// ---- wtcp bench queue -----------------------------------------------------------------------------
+
+const BENCH_QUEUE_HELP = `usage: wtcp bench queue [options]
+
+Drives the real stack on a virtual clock: clients connect to a server with the chosen personality,
+backlog and accept pattern; reports what happened to each (served, refused, reset, timed out),
+connect latency, SYN retransmissions needed, the queues over time and the counters that moved.
+Give several --personality or --backlog values (comma-separated or repeated) to compare them side by
+side on the same load.
+
+server:
+  --personality NAME[,NAME]  default linux-5.4 (${PERSONALITY_NAMES.join(', ')})
+  --backlog N[,N]            listen(2) backlog (default 128)
+  --sysctl name=value        repeatable; applied to the personalities that have it
+  --accept-rate N            accepts per second (default: as fast as connections come; 0: never)
+  --accept-batch N           connections taken per wake-up (default 1)
+  --pause-every MS --pause MS  the server stops accepting for MS every MS (a GC pause, a stall)
+  --service-ms MS            time to serve a connection before replying and closing (default 0)
+load:
+  --connections N            clients (default 10000)
+  --duration S               seconds over which they arrive (default 60)
+  --arrival KIND             constant (default), poisson or burst
+  --burst-size N             clients per burst with --arrival burst (default 100)
+  --client NAME              the clients' personality: how they retransmit SYNs (default linux-5.4)
+  --client-timeout S         a client gives up after S seconds if not served (default 30)
+  --flood N                  spoofed-source SYNs per second while clients arrive (default 0)
+  --seed N                   random seed (default 1)
+output:
+  --json                     the results as JSON on stdout
+  --html FILE                a self-contained HTML report with charts
+  --quiet                    no progress bar
+`;
+
+function listArg(v: unknown): string[] {
+  const raw = Array.isArray(v) ? v : v === undefined ? [] : [String(v)];
+  return raw.flatMap((x: string) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '');
+}
+
+async function cmdBench(argv: string[]): Promise<number> {
+  const [sub, ...rest0] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    process.stdout.write('usage: wtcp bench queue [options]\n\nRun `wtcp bench queue --help` for the options. (The stack\'s own benchmarks: npm run bench.)\n');
+    return sub === undefined ? 2 : 0;
+  }
+  if (sub !== 'queue') throw new UsageError(`unknown bench "${sub}"; try: wtcp bench queue`);
+  const { flags, rest } = parseFlags(rest0, {
+    personality: 'list', backlog: 'list', sysctl: 'list', 'accept-rate': 'string', 'accept-batch': 'number',
+    'pause-every': 'number', pause: 'number', 'service-ms': 'number', connections: 'number', duration: 'string',
+    arrival: 'string', 'burst-size': 'number', client: 'string', 'client-timeout': 'string', flood: 'number', seed: 'number',
+    json: 'boolean', html: 'string', quiet: 'boolean', help: 'boolean',
+  });
+  if (flags.help) { process.stdout.write(BENCH_QUEUE_HELP); return 0; }
+  if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  const personalities = listArg(flags.personality ?? 'linux-5.4').map(personalityArg);
+  const backlogs = listArg(flags.backlog ?? '128').map((b) => {
+    if (!/^-?\d+$/.test(b)) throw new UsageError(`--backlog must be integers, got "${b}"`);
+    return Number(b);
+  });
+  const num = (name: string, v: unknown, min: number, max: number): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number ${min}..${max}, got "${String(v)}"`);
+    return n;
+  };
+  const rate = num('accept-rate', flags['accept-rate'], 0, 1e9);
+  const batch = num('accept-batch', flags['accept-batch'], 1, 1e6);
+  const pauseEvery = num('pause-every', flags['pause-every'], 1, 3.6e6);
+  const pause = num('pause', flags.pause, 0, 3.6e6);
+  if ((pauseEvery === undefined) !== (pause === undefined)) throw new UsageError('--pause-every and --pause go together');
+  if (pauseEvery !== undefined && pause! >= pauseEvery) throw new UsageError('--pause must be shorter than --pause-every');
+  const serviceMs = num('service-ms', flags['service-ms'], 0, 3.6e6);
+  const connections = num('connections', flags.connections, 1, 2_000_000) ?? 10_000;
+  const durationS = num('duration', flags.duration, 0.001, 3600) ?? 60;
+  const arrival = String(flags.arrival ?? 'constant');
+  if (!['constant', 'poisson', 'burst'].includes(arrival)) throw new UsageError(`--arrival must be constant, poisson or burst, got "${arrival}"`);
+  const burstSize = num('burst-size', flags['burst-size'], 1, 1e6);
+  const client = personalityArg(flags.client ?? 'linux-5.4');
+  const clientTimeoutS = num('client-timeout', flags['client-timeout'], 0.001, 3600) ?? 30;
+  const flood = num('flood', flags.flood, 0, 10_000_000);
+  const seed = num('seed', flags.seed, 0, 2 ** 32 - 1) ?? 1;
+  const sysctls = sysctlArgs(flags.sysctl);
+  for (const k of Object.keys(sysctls)) {
+    if (!personalities.some((p) => new Sysctls(p).has(k))) throw new UsageError(`unknown sysctl ${k} for ${personalities.join(', ')}`);
+  }
+  const { runQueueBench } = await import('./queue-bench.js');
+  const { formatQueueTable, formatQueueHtml } = await import('./queue-report.js');
+  const runs = personalities.flatMap((p) => backlogs.map((b) => ({ p, b })));
+  const results = [];
+  const tty = process.stderr.isTTY && !flags.quiet && !flags.json;
+  for (const [i, { p, b }] of runs.entries()) {
+    const label = `${p}, backlog ${b}`;
+    const bar = (f: number) => {
+      if (!tty) return;
+      const w = 30;
+      const n = Math.round(f * w);
+      process.stderr.write(`\r[${i + 1}/${runs.length}] ${label.padEnd(28)} [${'#'.repeat(n)}${'.'.repeat(w - n)}] ${Math.round(f * 100)}%`);
+    };
+    const mine = Object.fromEntries(Object.entries(sysctls).filter(([k]) => new Sysctls(p).has(k)));
+    const r = await runQueueBench({
+      personality: p, backlog: b, sysctls: mine,
+      accept: { ...(rate !== undefined ? { rate } : {}), ...(batch !== undefined ? { batch } : {}), ...(pauseEvery !== undefined ? { pauseEveryMs: pauseEvery, pauseMs: pause! } : {}), ...(serviceMs !== undefined ? { serviceMs } : {}) },
+      connections, durationMs: Math.round(durationS * 1000), arrival: arrival as 'constant', ...(burstSize !== undefined ? { burstSize } : {}),
+      clientPersonality: client, clientTimeoutMs: Math.round(clientTimeoutS * 1000), ...(flood !== undefined ? { floodRate: flood } : {}), seed,
+    }, bar);
+    if (tty) process.stderr.write('\n');
+    else if (!flags.quiet && !flags.json) process.stderr.write(`done: ${label} (${(r.wallMs / 1000).toFixed(1)} s)\n`);
+    results.push(r);
+  }
+  if (flags.html) {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(String(flags.html), formatQueueHtml(results));
+    if (!flags.json) process.stderr.write(`report: ${String(flags.html)}\n`);
+  }
+  if (flags.json) process.stdout.write(`${JSON.stringify(results.map(({ latencies, ...r }) => ({ ...r, latencyCount: latencies.length })), null, 2)}\n`);
+  else process.stdout.write(formatQueueTable(results));
+  return 0;
+}
+
 const HELP = `wtcp: a user-space TCP/IP stack with exact Linux, FreeBSD and 4.3BSD listen/accept queues
 
 usage: wtcp <command> [options]
 
 commands:
   start     a relay, a server stack and a page with a stack in your browser (what npm start runs)
+  bench     wtcp bench queue: a load of clients against a server's listen queue, per OS, with reports
   demo      watch a listen queue overflow, per personality, on a virtual clock
   sysctl    list or try a personality's sysctls
   presets   list the personalities
@@ -558,6 +677,7 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'sysctl') return cmdSysctl(rest);
     if (cmd === 'presets') return cmdPresets(rest);
     if (cmd === 'start') return await cmdStart(rest);
+    if (cmd === 'bench') return await cmdBench(rest);
     if (cmd === 'serve') return await cmdServe(rest);
     if (cmd === 'relay') return await cmdRelay(rest);
     if (cmd === 'stats') return await cmdStats(rest);
