@@ -35,7 +35,8 @@
 @inline export const K_RCV_WSCALE: i32 = 30;
 @inline export const K_MSS_DEFAULT: i32 = 31;
 @inline export const K_LINUX_INIT_RWND: i32 = 32;
-@inline export const KNOB_COUNT: i32 = 33;
+@inline export const K_LINK_MTU: i32 = 33;
+@inline export const KNOB_COUNT: i32 = 34;
 
 @inline export const FAMILY_LINUX: i32 = 0;
 @inline export const FAMILY_FREEBSD: i32 = 1;

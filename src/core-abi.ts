@@ -50,6 +50,8 @@ export const KNOBS = [
   'mss_default',          // MSS assumed when the peer sends none (536)
   // --- linux, added later ---
   'linux_init_rwnd',      // segments the SYN-ACK window is capped to (tcp_default_init_rwnd before 4.20: 20), 0 = none
+  // --- shared, added later ---
+  'link_mtu',             // IP MTU of the links (the MSS we offer is this less 40); 0 = 1500; at most 65521
 ] as const;
 export type KnobName = typeof KNOBS[number];
 export const KNOB: { [K in KnobName]: number } = Object.fromEntries(KNOBS.map((k, i) => [k, i])) as never;

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeStack, WASM_PATH } from '../lib/wtcp.mjs';
 
-async function heapProbe() {
+export async function heapProbe() {
   try {
     const { default: binaryen } = await import('binaryen');
     const dbg = path.join(path.dirname(WASM_PATH), 'wtcp.debug.wasm');
@@ -25,9 +25,9 @@ async function heapProbe() {
     const compiled = await WebAssembly.compile(mod.emitBinary());
     mod.dispose();
     const { instantiate } = await import(path.join(path.dirname(WASM_PATH), 'wtcp.debug.js'));
-    return async (maxSyn, maxConn) => {
+    return async (maxSyn, maxConn, maxListeners = 4, rxChunks = 16) => {
       const w = await instantiate(compiled, {});
-      const rc = w.init(4, maxSyn, maxConn, 0, 16, 64, 1, 2, 3, 4);
+      const rc = w.init(maxListeners, maxSyn, maxConn, 0, rxChunks, 64, 1, 2, 3, 4);
       if (rc !== 0) throw new Error(`init ${rc}`);
       return w.__bench_heapTop.value >>> 0;
     };
