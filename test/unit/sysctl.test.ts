@@ -600,7 +600,7 @@ describe('knobValues for the core', () => {
   });
 
   it('every knob a family owns has a source in that family', () => {
-    const shared = new Set(['family', 'ip_default_ttl', 'rcv_wscale', 'mss_default']);
+    const shared = new Set(['family', 'ip_default_ttl', 'rcv_wscale', 'mss_default', 'link_mtu']);
     const owner = (k: string): FamilyName | 'all' =>
       shared.has(k) ? 'all' : k.startsWith('fb_') ? 'freebsd' : k.startsWith('b43_') ? 'bsd43' : 'linux';
     for (const family of ['linux', 'freebsd', 'bsd43'] as const) {
@@ -629,7 +629,8 @@ describe('knobValues for the core', () => {
     expect(Sysctls.knobId('tcp_syncookies')).toBe(KNOBS.indexOf('tcp_syncookies'));
     expect(Sysctls.knobId('family')).toBe(0);
     expect(KNOB.mss_default).toBe(31);
-    expect(KNOB.linux_init_rwnd).toBe(KNOBS.length - 1);
+    expect(KNOB.linux_init_rwnd).toBe(32);
+    expect(KNOB.link_mtu).toBe(KNOBS.length - 1);
   });
 });
 
