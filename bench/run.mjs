@@ -185,10 +185,10 @@ if (summary.length) {
 const scale = figures.filter((f) => f.extra?.kind === 'connscale' || f.id === 'connect_e2e').sort((a, b) => a.extra.N - b.extra.N);
 if (scale.length > 1 || scale.some((f) => f.extra.N > 0)) {
   console.log('\nConnect+accept+close with N idle established connections held by both stacks (same run):');
-  console.log('  N            conn/s    no-idle ref (paired)  ratio   WASM memory A / B          B bytes per idle conn');
+  console.log('  N            conn/s    no-idle ref (paired)  ratio   WASM memory A / B     heap A / B (MiB)    B bytes/idle conn: WASM/N, heap/N, heap added per conn');
   for (const f of scale) {
     const e = f.extra;
-    console.log(`  ${String(e.N).padEnd(10)} ${fmt(f.value, f.unit).padStart(9)}  ${(f.baseline && e.N > 0 ? fmt(f.baseline.value, 'conn/s') : '-').padStart(20)}  ${(e.N > 0 && f.ratio != null ? `${f.ratio.toFixed(2)}x` : '-').padStart(6)}   ${(e.wasmMemoryA / 2 ** 20).toFixed(0).padStart(6)} / ${(e.wasmMemoryB / 2 ** 20).toFixed(0).padStart(6)} MiB     ${e.wasmBytesPerIdleConnB != null ? e.wasmBytesPerIdleConnB.toFixed(0) : '-'}`);
+    console.log(`  ${String(e.N).padEnd(10)} ${fmt(f.value, f.unit).padStart(9)}  ${(f.baseline && e.N > 0 ? fmt(f.baseline.value, 'conn/s') : '-').padStart(20)}  ${(e.N > 0 && f.ratio != null ? `${f.ratio.toFixed(2)}x` : '-').padStart(6)}   ${(e.wasmMemoryA / 2 ** 20).toFixed(0).padStart(6)} / ${(e.wasmMemoryB / 2 ** 20).toFixed(0).padStart(6)} MiB  ${e.heapA != null ? `${(e.heapA / 2 ** 20).toFixed(1).padStart(7)} / ${(e.heapB / 2 ** 20).toFixed(1).padStart(7)}` : '-'}   ${e.wasmBytesPerIdleConnB != null ? `${e.wasmBytesPerIdleConnB.toFixed(0)}, ${e.heapBytesPerIdleConnB != null ? e.heapBytesPerIdleConnB.toFixed(0) : '-'}, ${e.heapMarginalBytesPerConnB != null ? e.heapMarginalBytesPerConnB.toFixed(1) : '-'}` : '-'}`);
   }
 }
 for (const n of report.notes) console.log(`\nnote: ${n}`);

@@ -14,6 +14,7 @@ import { makePair } from '../lib/pair.mjs';
 import { ConnCycle, establishIdle } from '../lib/conncycle.mjs';
 import { measurePaired, nowS } from '../lib/measure.mjs';
 import { counterDelta } from '../lib/wtcp.mjs';
+import { heapProbe } from './memory.mjs';
 
 const CYCLE_PORTS = [80, 81, 82, 83, 84, 85, 86, 87];
 const IDLE_PORT0 = 1000;
@@ -31,13 +32,14 @@ export function idleEstablished(pair, idle) {
 
 async function setup(N) {
   const idlePorts = Array.from({ length: Math.ceil(N / 64512) }, (_, i) => IDLE_PORT0 + i);
-  const pair = await makePair({
+  const sizes = {
     maxConnA: N + TW_MAX + 4096, maxConnB: N + 4096, maxSyn: 4096, rxChunks: 1024,
-    maxListeners: CYCLE_PORTS.length + idlePorts.length + 1, ports: [...CYCLE_PORTS, ...idlePorts], now: 1000,
-  });
+    maxListeners: CYCLE_PORTS.length + idlePorts.length + 1,
+  };
+  const pair = await makePair({ ...sizes, ports: [...CYCLE_PORTS, ...idlePorts], now: 1000 });
   let idle = null;
   if (N > 0) idle = establishIdle(pair, N, idlePorts, 1000);
-  return { pair, idle, cycle: new ConnCycle(pair, { ports: CYCLE_PORTS, dtMs: DT_MS, now0: 1000 }) };
+  return { sizes, pair, idle, cycle: new ConnCycle(pair, { ports: CYCLE_PORTS, dtMs: DT_MS, now0: 1000 }) };
 }
 
 export async function run({ N = 0, runs = 7, sampleMs = 200 } = {}) {
@@ -64,6 +66,14 @@ export async function run({ N = 0, runs = 7, sampleMs = 200 } = {}) {
     idleStillEstablished: idleOk && Number(estab0.b) >= N,
     memoryFlat: mem0.every((m, i) => m === mem1[i]),
   };
+  // the heap the core took at init (stub allocator pointer; the WASM memory above it is the
+  // allocator's doubling, reserved but never touched)
+  const probe = await heapProbe();
+  const z = main.sizes;
+  const heapA = probe ? await probe(z.maxSyn, z.maxConnA, z.maxListeners, z.rxChunks) : null;
+  const heapB = probe ? await probe(z.maxSyn, z.maxConnB, z.maxListeners, z.rxChunks) : null;
+  // what the N connections add: against the same instance sized for none (the reference's sizes)
+  const heapB0 = probe && N > 0 ? await probe(z.maxSyn, 4096, z.maxListeners, z.rxChunks) : null;
   const segsPerConn = (dA.TcpOutSegs + dB.TcpOutSegs) / Math.max(1, dB.TcpPassiveOpens);
   const fig = {
     id: N === 0 ? 'connect_e2e' : `connect_e2e_idle_${N}`,
@@ -75,6 +85,8 @@ export async function run({ N = 0, runs = 7, sampleMs = 200 } = {}) {
       N, nsPerConn: 1e9 / res.main.rate, setupSeconds: setupS, segmentsPerConn: segsPerConn,
       wasmMemoryA: mem1[0], wasmMemoryB: mem1[1],
       wasmBytesPerIdleConnB: N > 0 ? mem1[1] / N : null,
+      heapA, heapB, heapBytesPerIdleConnB: N > 0 && heapB != null ? heapB / N : null,
+      heapMarginalBytesPerConnB: heapB0 != null ? (heapB - heapB0) / N : null, sizes: z,
       timeWaitMaxA: TW_MAX, clockMsPerStep: DT_MS,
     },
   };
