@@ -18,6 +18,7 @@ const GiB = 2 ** 30;
 export async function run({ N = 1000000, sample = 1000, idleMs = 65000 } = {}) {
   const ports = Array.from({ length: Math.ceil(N / 64512) }, (_, i) => 1000 + i);
   const sizes = { maxConn: N + 64, maxSyn: 4096, rxChunks: 2048, maxListeners: ports.length + 1 };
+  const rss0 = process.memoryUsage().rss;
   const t0 = nowS();
   const pair = await makePair({ ...sizes, ports, backlog: 65535, now: 1000 });
   const mem0 = [pair.a.memorySize(), pair.b.memorySize()];
@@ -26,6 +27,9 @@ export async function run({ N = 1000000, sample = 1000, idleMs = 65000 } = {}) {
   const idle = establishIdle(pair, N, ports, 1000);
   const setupS = nowS() - t1;
   const memAfter = [pair.a.memorySize(), pair.b.memorySize()];
+  // resident memory the process gained for both instances with their N connections each (pages of
+  // WASM memory never touched are reserved address space, not resident)
+  const rssGrowth = process.memoryUsage().rss - rss0;
   const estab = Number(pair.b.counter('TcpCurrEstab'));
   const a0 = pair.a.counters(), b0 = pair.b.counters();
   // idle: the clock moves on by idleMs (beyond a TIME-WAIT, every RTO and the delayed-ACK timer)
@@ -61,7 +65,7 @@ export async function run({ N = 1000000, sample = 1000, idleMs = 65000 } = {}) {
         extra: {
           N, wasmMemoryA: pair.a.memorySize(), wasmMemoryB: memB, wasmMemoryBeforeB: mem0[1], wasmMemoryAfterInitB: memAfter[1],
           heapBytesAtInit: heap, setupSeconds: setupS, initSeconds: initS, connectsPerSecondSetup: N / setupS,
-          establishedB: estab, sizes,
+          establishedB: estab, sizes, rssGrowthBothInstances: rssGrowth, rssBytesPerConnPerInstance: rssGrowth / (2 * N),
         },
       },
       {
