@@ -256,6 +256,23 @@ describe('data transfer', () => {
     }
   });
 
+  it('a large window with 3 % of data segments lost: fast retransmits and timeouts resend from the right bytes', async () => {
+    const env = await connected();
+    env.a.bsd.setsockopt(env.c, 'SOL_SOCKET', 'SO_SNDBUF', 1 << 20);
+    env.b.bsd.setsockopt(env.s, 'SOL_SOCKET', 'SO_RCVBUF', 1 << 20);
+    let seed = 12345;
+    env.lossyA.drop = (f) => {
+      if (tcpPayloadLen(f) <= 0) return false;
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % 100 < 3;
+    };
+    const data = pattern(2_000_000, 11);
+    const got = await transfer(env, env.a, env.c, env.b, env.s, data);
+    expect(sha(got)).toBe(sha([data]));
+    expect(env.lossyA.dropped).toBeGreaterThan(20);
+    expect(env.a.core.counter('TcpRetransSegs')).toBeGreaterThan(0);
+  }, 60_000);
+
   it('a dropped segment is retransmitted and the stream stays intact', async () => {
     const env = await connected();
     let dropNext = 3;
