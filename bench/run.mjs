@@ -3,8 +3,9 @@
 // (build/wtcp.wasm). Prints a table and writes bench/results/latest.json.
 //
 // Options: --runs=N (samples per figure, default 7), --quick (runs=3, shorter samples, no 1M cases),
-//          --only=memory,kernel,cycle,flood,parse,scaling,bulk,connect,idle,connscale (comma list;
-//          bulk brings its baselines kernelbulk, connect and connscale bring kernel), --no-pin, --out=FILE
+//          --only=memory,kernel,cycle,flood,parse,scaling,bulk,bulkstack,connect,idle,connscale (comma
+//          list; bulk brings its baselines kernelbulk, bulkstack brings bulk, connect and connscale
+//          bring kernel), --no-pin, --out=FILE. bulkstack runs the TypeScript host from dist/ (npm run build).
 //          (partial runs write bench/results/partial.json unless --out is given)
 import { spawnSync, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, statSync, readdirSync } from 'node:fs';
@@ -24,6 +25,7 @@ const runs = Number(args.runs ?? (quick ? 3 : 7));
 const only = args.only ? new Set(String(args.only).split(',')) : null;
 // the data-path cases bring their same-run baselines with them
 if (only?.has('bulk')) only.add('kernelbulk');
+if (only?.has('bulkstack')) { only.add('bulk'); only.add('kernelbulk'); }
 if (only?.has('connect') || only?.has('connscale')) only.add('kernel');
 const want = (k) => !only || only.has(k);
 const sampleMs = quick ? 80 : undefined;
@@ -57,6 +59,7 @@ if (want('flood')) jobs.push({ name: 'flood', opts: { runs, sampleMs } });
 if (want('parse')) jobs.push({ name: 'parse', opts: { runs, sampleMs } });
 if (want('kernelbulk')) jobs.push({ name: 'kernelbulk', opts: { runs, cpu: pinCpu, sampleMs: quick ? 150 : 300 } });
 if (want('bulk')) jobs.push({ name: 'bulk', opts: { runs, sampleMs } });
+if (want('bulkstack')) jobs.push({ name: 'bulkstack', opts: { runs, sampleMs } });
 if (want('connect')) jobs.push({ name: 'connect', opts: { N: 0, runs, sampleMs } });
 if (want('idle')) jobs.push({ name: 'idle', opts: { N: quick ? 100000 : 1000000 } });
 if (want('connscale')) {
