@@ -39,7 +39,8 @@
 @inline export const K_ACK_BYTES_ACKED_BOUND: i32 = 34;
 @inline export const K_OLD_ACK_CLOSING: i32 = 35;
 @inline export const K_ACK_UNSENT_CHALLENGE: i32 = 36;
-@inline export const KNOB_COUNT: i32 = 37;
+@inline export const K_LINK_MTU: i32 = 37;
+@inline export const KNOB_COUNT: i32 = 38;
 
 @inline export const FAMILY_LINUX: i32 = 0;
 @inline export const FAMILY_FREEBSD: i32 = 1;

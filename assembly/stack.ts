@@ -119,6 +119,23 @@ export function memoryBytes(): i32 { return heapEnd != 0 ? <i32>(heapEnd - __hea
 
 let initialised = false;
 
+/**
+ * Grow memory once, before init's allocations, to a little more than they will take. The stub
+ * allocator doubles memory whenever it must grow, so without this a heap just past a step (1 M
+ * connections: 229 MiB) gets twice the memory it needs. The figures per entry are upper bounds of
+ * what the tables take today (connection 233 B with its hash bucket and three timers, SYN-queue
+ * entry 61 B, buffer chunk 2 KiB + 10 B), with room for fields still to come; if the heap outgrows
+ * the estimate anyway, the stub allocator grows memory as before.
+ */
+function reserveHeap(maxListeners: i32, maxSyn: i32, maxConn: i32, synBuckets: i32, rxChunks: i32, arpEntries: i32): void {
+  const est: u64 = (<u64>4 << 20) + <u64>maxListeners * 512 + <u64>maxSyn * 72 + <u64>maxConn * 288 +
+    <u64>synBuckets * 16 + <u64>rxChunks * 2080 + <u64>arpEntries * 64;
+  const mark = <u64>heap.alloc(16);
+  const need = (mark + est + 0xFFFF) >> 16;
+  const have = <u64>memory.size();
+  if (need > have && need <= 65536) memory.grow(<i32>(need - have));   // on failure the allocator still tries
+}
+
 export function init(
   maxListeners: i32, maxSyn: i32, maxConn: i32, synBuckets: i32, rxChunks: i32, arpEntries: i32,
   seed0: u32, seed1: u32, seed2: u32, seed3: u32,
@@ -130,6 +147,7 @@ export function init(
   if (synBuckets < 0 || synBuckets > (1 << 24)) return -5;
   if (rxChunks < 1 || rxChunks > (1 << 24)) return -6;
   if (arpEntries < 4 || arpEntries > 65536) return -7;
+  reserveHeap(maxListeners, maxSyn, maxConn, synBuckets, rxChunks, arpEntries);
   counters = poolAlloc(<usize>COUNTER_COUNT << 3);
   inBuf = poolAlloc(INPUT_CAP);
   outBuf = poolAlloc(OUTPUT_CAP);

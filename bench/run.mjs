@@ -1,9 +1,11 @@
-// `npm run bench`: the listen engine's benchmarks. Each case runs in its own Node process
+// `npm run bench`: the listen engine's and the data path's benchmarks. Each case runs in its own Node process
 // (bench/worker.mjs), pinned to one CPU with taskset when available, against the RELEASE build
 // (build/wtcp.wasm). Prints a table and writes bench/results/latest.json.
 //
 // Options: --runs=N (samples per figure, default 7), --quick (runs=3, shorter samples, no 1M cases),
-//          --only=memory,kernel,cycle,flood,parse,scaling (comma list), --no-pin, --out=FILE
+//          --only=memory,kernel,cycle,flood,parse,scaling,bulk,bulkstack,connect,idle,connscale (comma
+//          list; bulk brings its baselines kernelbulk, bulkstack brings bulk, connect and connscale
+//          bring kernel), --no-pin, --out=FILE. bulkstack runs the TypeScript host from dist/ (npm run build).
 //          (partial runs write bench/results/partial.json unless --out is given)
 import { spawnSync, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, statSync, readdirSync } from 'node:fs';
@@ -21,6 +23,10 @@ const args = Object.fromEntries(process.argv.slice(2).map((a) => {
 const quick = !!args.quick;
 const runs = Number(args.runs ?? (quick ? 3 : 7));
 const only = args.only ? new Set(String(args.only).split(',')) : null;
+// the data-path cases bring their same-run baselines with them
+if (only?.has('bulk')) only.add('kernelbulk');
+if (only?.has('bulkstack')) { only.add('bulk'); only.add('kernelbulk'); }
+if (only?.has('connect') || only?.has('connscale')) only.add('kernel');
 const want = (k) => !only || only.has(k);
 const sampleMs = quick ? 80 : undefined;
 const pinCpu = args['no-pin'] ? null : pickCpu();
@@ -51,6 +57,14 @@ if (want('kernel')) jobs.push({ name: 'kernel', opts: { runs, cpu: pinCpu } });
 if (want('cycle')) jobs.push({ name: 'cycle', opts: { runs, sampleMs } });
 if (want('flood')) jobs.push({ name: 'flood', opts: { runs, sampleMs } });
 if (want('parse')) jobs.push({ name: 'parse', opts: { runs, sampleMs } });
+if (want('kernelbulk')) jobs.push({ name: 'kernelbulk', opts: { runs, cpu: pinCpu, sampleMs: quick ? 150 : 300 } });
+if (want('bulk')) jobs.push({ name: 'bulk', opts: { runs, sampleMs } });
+if (want('bulkstack')) jobs.push({ name: 'bulkstack', opts: { runs, sampleMs } });
+if (want('connect')) jobs.push({ name: 'connect', opts: { N: 0, runs, sampleMs } });
+if (want('idle')) jobs.push({ name: 'idle', opts: { N: quick ? 100000 : 1000000 } });
+if (want('connscale')) {
+  for (const N of quick ? [1000, 100000] : [1000, 100000, 1000000]) jobs.push({ name: 'connect', opts: { N, runs, sampleMs } });
+}
 if (want('scaling')) {
   const Ns = quick ? [1000, 100000] : [1000, 100000, 1000000];
   for (const kind of ['accept', 'halfopen']) for (const N of Ns) jobs.push({ name: 'scaling', opts: { kind, N, runs, sampleMs } });
@@ -59,7 +73,7 @@ if (want('scaling')) {
 const results = [];
 const t0 = Date.now();
 for (const job of jobs) {
-  const label = `${job.name}${job.opts.kind ? ` ${job.opts.kind} N=${job.opts.N}` : ''}`;
+  const label = `${job.name}${job.opts.kind ? ` ${job.opts.kind}` : ''}${job.opts.N != null ? ` N=${job.opts.N}` : ''}`;
   process.stderr.write(`running ${label} ... `);
   const t = Date.now();
   const cmd = pinCpu != null ? 'taskset' : process.execPath;
@@ -119,7 +133,7 @@ for (const kind of ['accept', 'halfopen']) {
   }
 }
 
-const checks = Object.fromEntries(results.map((r, i) => [`${r.job.name}${r.job.opts.kind ? `_${r.job.opts.kind}_${r.job.opts.N}` : ''}#${i}`, r.error ? { error: r.error } : r.checks]));
+const checks = Object.fromEntries(results.map((r, i) => [`${r.job.name}${r.job.opts.kind ? `_${r.job.opts.kind}` : ''}${r.job.opts.N != null ? `_${r.job.opts.N}` : ''}#${i}`, r.error ? { error: r.error } : r.checks]));
 const failedChecks = Object.entries(checks).flatMap(([k, v]) => (v.error ? [`${k}: error`] : Object.entries(v ?? {}).filter(([, ok]) => !ok).map(([n]) => `${k}: ${n}`)));
 
 const machine = {
@@ -139,6 +153,9 @@ writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 const fmt = (v, unit) => {
   if (v == null || Number.isNaN(v)) return '-';
   if (unit === 'bytes') return v.toFixed(1);
+  if (unit === 'Gbit/s') return v.toFixed(2);
+  if (unit === 'GiB') return v.toFixed(3);
+  if (unit === 'conns') return v.toFixed(0);
   if (unit === 'ns/call') return v >= 1000 ? `${(v / 1000).toFixed(1)} µs` : `${v.toFixed(0)} ns`;
   if (v >= 1e6) return `${(v / 1e6).toFixed(2)} M`;
   if (v >= 1e3) return `${(v / 1e3).toFixed(1)} k`;
@@ -156,7 +173,7 @@ for (const f of figures) {
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-console.log(`\nwtcp listen-engine benchmarks — ${machine.cpu} x${machine.cpus}, ${machine.os}, Node ${machine.node}, ${machine.date}`);
+console.log(`\nwtcp benchmarks — ${machine.cpu} x${machine.cpus}, ${machine.os}, Node ${machine.node}, ${machine.date}`);
 console.log(`build ${wasm.path} (${wasm.bytes} B, sha256 ${wasm.sha256}${stale ? ', STALE' : ''}); medians of ${runs} runs; one core${pinCpu != null ? ` (taskset -c ${pinCpu})` : ''}\n`);
 console.log(line(rows[0]));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -166,6 +183,15 @@ if (summary.length) {
   for (const s of summary) {
     if (s.kind === 'nextTimer') console.log(`  nextTimer() with N half-open timers in one slot: ${fmt(s.nsLow, 'ns/call')} at N=${s.nLow} -> ${fmt(s.nsHigh, 'ns/call')} at N=${s.nHigh}: ${s.growth.toFixed(0)}x  ${s.boundedGrowth ? 'bounded' : 'GROWS WITH N'}`);
     else console.log(`  ${s.kind === 'accept' ? 'accept queue' : 'SYN queue   '}: ${s.nsPerConnLow.toFixed(0)} ns/conn at N=${s.nLow} -> ${s.nsPerConnHigh.toFixed(0)} ns/conn at N=${s.nHigh}: x${s.growth.toFixed(2)}  ${s.boundedGrowth ? 'no N-proportional growth (< 10x for 1000x N; cache misses)' : 'GROWS WITH N'}`);
+  }
+}
+const scale = figures.filter((f) => f.extra?.kind === 'connscale' || f.id === 'connect_e2e').sort((a, b) => a.extra.N - b.extra.N);
+if (scale.length > 1 || scale.some((f) => f.extra.N > 0)) {
+  console.log('\nConnect+accept+close with N idle established connections held by both stacks (same run):');
+  console.log('  N            conn/s    no-idle ref (paired)  ratio   WASM memory A / B     heap A / B (MiB)    B bytes/idle conn: WASM/N, heap/N, heap added per conn');
+  for (const f of scale) {
+    const e = f.extra;
+    console.log(`  ${String(e.N).padEnd(10)} ${fmt(f.value, f.unit).padStart(9)}  ${(f.baseline && e.N > 0 ? fmt(f.baseline.value, 'conn/s') : '-').padStart(20)}  ${(e.N > 0 && f.ratio != null ? `${f.ratio.toFixed(2)}x` : '-').padStart(6)}   ${(e.wasmMemoryA / 2 ** 20).toFixed(0).padStart(6)} / ${(e.wasmMemoryB / 2 ** 20).toFixed(0).padStart(6)} MiB  ${e.heapA != null ? `${(e.heapA / 2 ** 20).toFixed(1).padStart(7)} / ${(e.heapB / 2 ** 20).toFixed(1).padStart(7)}` : '-'}   ${e.wasmBytesPerIdleConnB != null ? `${e.wasmBytesPerIdleConnB.toFixed(0)}, ${e.heapBytesPerIdleConnB != null ? e.heapBytesPerIdleConnB.toFixed(0) : '-'}, ${e.heapMarginalBytesPerConnB != null ? e.heapMarginalBytesPerConnB.toFixed(1) : '-'}` : '-'}`);
   }
 }
 for (const n of report.notes) console.log(`\nnote: ${n}`);

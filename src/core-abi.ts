@@ -55,6 +55,8 @@ export const KNOBS = [
   'ack_bytes_acked_bound',   // 1: the SND.UNA - MAX.SND.WND bound is capped by the bytes acknowledged so far (6.7+)
   'old_ack_closing',         // 1: an old ACK is accepted outside ESTABLISHED too (6.9+); 0: challenge ACK, drop
   'ack_unsent_challenge',    // 1: SEG.ACK > SND.NXT in ESTABLISHED draws a challenge ACK (2026 fix); 0: silent drop
+  // --- shared, added later ---
+  'link_mtu',             // IP MTU of the links (the MSS we offer is this less 40); 0 = 1500; at most 65521
 ] as const;
 export type KnobName = typeof KNOBS[number];
 export const KNOB: { [K in KnobName]: number } = Object.fromEntries(KNOBS.map((k, i) => [k, i])) as never;

@@ -16,7 +16,7 @@
 import { formatIPv4, formatMac, isIPv4, isMac, macFromIp, macParts, parseCidr, parseIPv4, parseMac } from './addr.js';
 import { BsdSockets, type BsdHost } from './bsd.js';
 import { RealClock, type Clock, type TimerHandle } from './clock.js';
-import { COUNTERS, CoreEvent, ListenerField, type CounterName } from './core-abi.js';
+import { COUNTERS, CoreEvent, KNOB, ListenerField, type CounterName } from './core-abi.js';
 import {
   Core, getCoreModule, HostRandom, loadCoreModule, makeSeeds, type CoreOptions,
 } from './core.js';
@@ -197,6 +197,11 @@ export class Stack {
     );
     const x = this.core.x;
     this.sysctl.knobValues().forEach((v, id) => x.setKnob(id, v));
+    // the MSS the stack offers follows its links' MTU (the smallest, so that it fits each of them;
+    // an Ethernet link says 1500; a MemoryLink may declare up to 65535, of which the core uses up
+    // to 65521: its frame records carry a 16-bit length)
+    const mtus = ifaces.flatMap((i) => (i.link ? [i.link.mtu] : []));
+    if (mtus.length > 0) x.setKnob(KNOB.link_mtu, Math.min(...mtus) === 1500 ? 0 : Math.min(...mtus));
     this.#unsubscribeSysctl = this.sysctl.onChange((change) => {
       if (this.#closed || this.core.aborted) return;
       for (const k of change.knobs) x.setKnob(k.id, k.value);

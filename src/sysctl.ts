@@ -583,6 +583,7 @@ const KNOB_SOURCES: Readonly<Record<FamilyName, Readonly<Record<string, KnobSour
     ip_default_ttl: (r) => r.int('net.ipv4.ip_default_ttl'),
     rcv_wscale: (r) => linuxRcvWscale(r.vec('net.ipv4.tcp_rmem')[2] ?? 0),
     mss_default: () => LINUX_MSS_DEFAULT,
+    link_mtu: () => 0,   // the Stack sets it from its links' MTU (0 = 1500)
   },
   freebsd: {
     family: () => Family.FreeBSD,
@@ -603,6 +604,7 @@ const KNOB_SOURCES: Readonly<Record<FamilyName, Readonly<Record<string, KnobSour
     ip_default_ttl: (r) => r.int('net.inet.ip.ttl'),
     rcv_wscale: (r) => freebsdRcvWscale(r.int('kern.ipc.maxsockbuf')),
     mss_default: (r) => r.int('net.inet.tcp.mssdflt'),
+    link_mtu: () => 0,
   },
   bsd43: {
     family: () => Family.BSD43,
@@ -612,6 +614,7 @@ const KNOB_SOURCES: Readonly<Record<FamilyName, Readonly<Record<string, KnobSour
     ip_default_ttl: (r) => r.int('wtcp.bsd43.tcp_ttl'),
     rcv_wscale: () => 0, // 4.3BSD predates window scaling
     mss_default: (r) => r.int('wtcp.bsd43.tcp_mss'),
+    link_mtu: () => 0,
   },
 };
 

@@ -39,9 +39,32 @@ export function tcpSend(
   iface: i32, src: u32, dst: u32, sport: u32, dport: u32,
   seq: u32, ack: u32, flags: u32, wnd: u32, data: usize, dataLen: i32,
 ): bool {
+  const q = tcpBegin(iface, src, dst, sport, dport, seq, ack, flags, wnd, dataLen);
+  if (q == 0) return false;
+  if (dataLen > 0) memory.copy(q, data, dataLen);
+  tcpEnd();
+  return true;
+}
+
+let tStart: usize = 0;
+let tTotal: i32 = 0;
+let tSrc: u32 = 0;
+let tDst: u32 = 0;
+let tFlags: u32 = 0;
+
+/**
+ * tcpSend in two halves, for a sender that writes the payload in place (send.ts copies from its
+ * send buffer straight into the frame): the header and options are written and a pointer to where
+ * the `dataLen` payload bytes go is returned (0 when the segment cannot be queued: nothing to end).
+ * Fill exactly `dataLen` bytes there, then call tcpEnd() before any other segment is begun.
+ */
+export function tcpBegin(
+  iface: i32, src: u32, dst: u32, sport: u32, dport: u32,
+  seq: u32, ack: u32, flags: u32, wnd: u32, dataLen: i32,
+): usize {
   const hlen = 20 + ((optLen + 3) & ~3);
   const p = ipBegin(iface, src, dst, PROTO_TCP, hlen + dataLen);
-  if (p == 0) { optLen = 0; return false; }
+  if (p == 0) { optLen = 0; return 0; }
   wr16(p, sport); wr16(p + 2, dport);
   wr32(p + 4, seq); wr32(p + 8, ack);
   store<u8>(p + 12, <u8>((hlen >> 2) << 4));
@@ -51,12 +74,16 @@ export function tcpSend(
   store<u16>(p + 18, 0);
   for (let i = 0; i < optLen; i++) store<u8>(p + 20 + <usize>i, unchecked(optBuf[i]));
   for (let i = optLen; i < hlen - 20; i++) store<u8>(p + 20 + <usize>i, 0);
-  if (dataLen > 0) memory.copy(p + <usize>hlen, data, dataLen);
-  const total = hlen + dataLen;
-  store<u16>(p + 16, finish(sumBytes(p, total, pseudoSum(src, dst, PROTO_TCP, total))));
+  tStart = p; tTotal = hlen + dataLen; tSrc = src; tDst = dst; tFlags = flags;
+  optLen = 0;
+  return p + <usize>hlen;
+}
+
+/** Finish the segment begun by tcpBegin: the checksum over header and payload, then IP and Ethernet. */
+export function tcpEnd(): void {
+  const p = tStart, total = tTotal;
+  store<u16>(p + 16, finish(sumBytes(p, total, pseudoSum(tSrc, tDst, PROTO_TCP, total))));
   ipCommit(total);
   count(C_TCP_OUT_SEGS);
-  if ((flags & TH_RST) != 0) count(C_TCP_OUT_RSTS);
-  optLen = 0;
-  return true;
+  if ((tFlags & TH_RST) != 0) count(C_TCP_OUT_RSTS);
 }

@@ -1,8 +1,8 @@
 // What every personality's passive open shares: our MSS, the SYN-queue bookkeeping per listener,
 // and turning a SYN-queue entry into a connection. The decisions stay in linux.ts, freebsd.ts and
 // bsd43.ts; this file only does what they all do the same way.
-import { NOW, count } from '../stack';
-import { C_TCP_PASSIVE_OPENS } from '../abi';
+import { NOW, count, knob } from '../stack';
+import { C_TCP_PASSIVE_OPENS, K_LINK_MTU } from '../abi';
 import {
   sRaddr, synLaddr, sRport, sLport, sIrs, sIss, sTsRecent, sListener, sMss, sFlags, sSndWs, sNumTo,
   sIface, synFree, SF_TS, SF_SACK, SF_WS,
@@ -13,8 +13,17 @@ import {
   cMss, cTsRecent, cTsOff, cFlags, CF_TS, CF_SACK, CF_WS, connSetReusePort,
 } from './conn';
 
-/** The MSS we offer: interface MTU (1500 on every link here) less the IPv4 and TCP headers. */
-@inline export function ourMss(): u32 { return 1460; }
+/**
+ * The MSS we offer: the links' IP MTU less the IPv4 and TCP headers. The MTU is 1500 unless the
+ * host declares a larger one (knob link_mtu, e.g. 65521 for an in-memory link as Linux's loopback
+ * declares 65536); frame records carry a 16-bit length, so an Ethernet frame is at most 65535 bytes.
+ */
+@inline export const MTU_MAX: u32 = 65535 - 14;
+export function ourMss(): u32 {
+  const m = knob(K_LINK_MTU);
+  if (m <= 0) return 1460;
+  return (m < 576 ? 576 : <u32>m > MTU_MAX ? MTU_MAX : <u32>m) - 40;
+}
 
 /** Count a new SYN-queue entry against its listener. */
 export function synqAdded(l: i32): void {

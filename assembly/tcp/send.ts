@@ -8,7 +8,7 @@
 // Sequence space of the send buffer: byte i of the buffer (0 = oldest) has sequence SND.UNA + i.
 // SND.MAX is the highest sequence ever sent: after a timeout SND.NXT goes back to SND.UNA and the
 // segments up to SND.MAX are retransmissions (not timed, Karn's rule; counted in TcpRetransSegs).
-import { NOW, knob, count, postEvent, scratchPtr } from '../stack';
+import { NOW, knob, count, postEvent } from '../stack';
 import {
   K_FAMILY, FAMILY_LINUX, FAMILY_FREEBSD, FAMILY_BSD43,
   C_TCP_RETRANS_SEGS, C_TCP_TIMEOUTS, C_NO_MEMORY, EV_WRITABLE, E_TIMEDOUT,
@@ -16,7 +16,7 @@ import {
 import { seqLt, seqLe, seqGt } from './seq';
 import { timerSet, timerCancel, timerArmed } from './timer';
 import { maxSynEntries } from './synq';
-import { optReset, optNop, optTsW, tcpSend } from './output';
+import { optReset, optNop, optTsW, tcpSend, tcpBegin, tcpEnd } from './output';
 import { TH_ACK, TH_PUSH, TH_FIN } from './segment';
 import {
   cState, cFlags, cIface, cLaddr, cRaddr, cLport, cRport, cSndUna, cSndNxt, cSndWnd, cRcvNxt,
@@ -59,6 +59,10 @@ let cRttvar: StaticArray<u32> = new StaticArray<u32>(0);          // ms << 2
 export let cRto: StaticArray<u32> = new StaticArray<u32>(0);      // ms
 let cRttSeq: StaticArray<u32> = new StaticArray<u32>(0);
 let cRttTime: StaticArray<u32> = new StaticArray<u32>(0);
+// where txCopy last stopped: a chunk of the send buffer (-1: none) and the sequence number of its
+// first byte, so that each segment does not walk the buffer's chunk list from SND.UNA again
+let cTxCurK: StaticArray<i32> = new StaticArray<i32>(0);
+let cTxCurSeq: StaticArray<u32> = new StaticArray<u32>(0);
 
 export function sendInit(n: i32): void {
   nS = n;
@@ -67,7 +71,8 @@ export function sendInit(n: i32): void {
   cSndWl1 = new StaticArray<u32>(n); cSndWl2 = new StaticArray<u32>(n);
   cSrtt = new StaticArray<u32>(n); cRttvar = new StaticArray<u32>(n); cRto = new StaticArray<u32>(n);
   cRttSeq = new StaticArray<u32>(n); cRttTime = new StaticArray<u32>(n);
-  for (let i = 0; i < n; i++) { unchecked(cTxHead[i] = -1); unchecked(cTxTail[i] = -1); }
+  cTxCurK = new StaticArray<i32>(n); cTxCurSeq = new StaticArray<u32>(n);
+  for (let i = 0; i < n; i++) { unchecked(cTxHead[i] = -1); unchecked(cTxTail[i] = -1); unchecked(cTxCurK[i] = -1); }
   ccInit(n);
 }
 
@@ -92,6 +97,7 @@ export function txFree(c: i32): void {
   let k = unchecked(cTxHead[c]);
   while (k >= 0) { const nx = chunkNextOf(k); chunkGive(k); k = nx; }
   unchecked(cTxHead[c] = -1); unchecked(cTxTail[c] = -1); unchecked(cTxOff[c] = 0); unchecked(cTxLen[c] = 0);
+  unchecked(cTxCurK[c] = -1);
 }
 
 /** Room left in the send buffer. */
@@ -122,11 +128,21 @@ function txAppend(c: i32, p: usize, len: i32): i32 {
   return done;
 }
 
-/** Copy `n` bytes starting `off` bytes after SND.UNA into dst. */
+/**
+ * Copy `n` bytes starting `off` bytes after SND.UNA into dst. The walk to the first chunk starts at
+ * the chunk where the previous copy stopped when that is not beyond the start (segments go out in
+ * order), else at the head, so sending a window of W bytes walks its chunks once, not W/MSS times.
+ */
 function txCopy(c: i32, off: i32, dst: usize, n: i32): void {
+  const una = unchecked(cSndUna[c]);
+  const want = una + <u32>off;
   let k = unchecked(cTxHead[c]);
-  let o = off + <i32>unchecked(cTxOff[c]);
-  while (k >= 0 && o >= chunkLenOf(k)) { o -= chunkLenOf(k); k = chunkNextOf(k); }
+  let kseq = una - <u32>unchecked(cTxOff[c]);   // sequence number of the head chunk's first byte
+  const ck = unchecked(cTxCurK[c]);
+  if (ck >= 0 && seqLe(unchecked(cTxCurSeq[c]), want) && seqLe(kseq, unchecked(cTxCurSeq[c]))) { k = ck; kseq = unchecked(cTxCurSeq[c]); }
+  let o = <i32>(want - kseq);
+  while (k >= 0 && o >= chunkLenOf(k)) { o -= chunkLenOf(k); kseq += <u32>chunkLenOf(k); k = chunkNextOf(k); }
+  if (k >= 0) { unchecked(cTxCurK[c] = k); unchecked(cTxCurSeq[c] = kseq); }
   let done = 0;
   while (k >= 0 && done < n) {
     let a = chunkLenOf(k) - o;
@@ -147,6 +163,7 @@ function txDrop(c: i32, n: i32): void {
     if (left >= a) {
       left -= a;
       const nx = chunkNextOf(k);
+      if (k == unchecked(cTxCurK[c])) unchecked(cTxCurK[c] = -1);
       chunkGive(k);
       unchecked(cTxHead[c] = nx); unchecked(cTxOff[c] = 0);
       if (nx < 0) unchecked(cTxTail[c] = -1);
@@ -190,12 +207,23 @@ function sendSegment(c: i32, seq: u32, flags: u32, data: usize, len: i32): void 
   ackSent(c);
 }
 
+/** sendSegment with `n` bytes of the send buffer from `off` bytes after SND.UNA, copied straight into the frame. */
+function sendSegmentTx(c: i32, seq: u32, flags: u32, off: i32, n: i32): void {
+  optReset();
+  if ((unchecked(cFlags[c]) & CF_TS) != 0) { optNop(); optNop(); optTsW(tsNow(c), unchecked(cTsRecent[c])); }
+  if ((unchecked(cFlags[c]) & CF_SACK) != 0 && oooHeld(c)) sackOptions(c);
+  const q = tcpBegin(<i32>unchecked(cIface[c]), unchecked(cLaddr[c]), unchecked(cRaddr[c]),
+    <u32>unchecked(cLport[c]), <u32>unchecked(cRport[c]),
+    seq, unchecked(cRcvNxt[c]), flags, connRcvWindow(c) >> <u32>unchecked(cRcvWs[c]), n);
+  if (q != 0) { txCopy(c, off, q, n); tcpEnd(); }
+  ackSent(c);
+}
+
 /** Send what the windows allow: data segments, then the FIN once all data is out. */
 export function sendOutput(c: i32): void {
   const st = unchecked(cState[c]);
   if (!canSend(st)) return;
   const mss = effMss(c);
-  const buf = scratchPtr();
   let sent = false;
   for (let guard = 0; guard < 4096; guard++) {
     const f = unchecked(cFlags[c]);
@@ -228,9 +256,8 @@ export function sendOutput(c: i32): void {
     } else if (n < mss && nxt != una && (f & (CF_NODELAY | CF_FIN_QUEUED)) == 0) {
       break;   // Nagle (RFC 9293 §3.7.4): a small segment waits while data is unacknowledged
     }
-    txCopy(c, off, buf, n);
     const retrans = seqLt(nxt, unchecked(cSndMax[c]));
-    sendSegment(c, nxt, TH_ACK | (off + n == txLen ? TH_PUSH : 0), buf, n);
+    sendSegmentTx(c, nxt, TH_ACK | (off + n == txLen ? TH_PUSH : 0), off, n);
     if (retrans) count(C_TCP_RETRANS_SEGS);
     else if ((f & (CF_RTT | CF_TS)) == 0) {
       unchecked(cRttSeq[c] = nxt); unchecked(cRttTime[c] = NOW);
@@ -351,8 +378,7 @@ function resendFirst(c: i32): void {
   const mss = effMss(c);
   if (n > mss) n = mss;
   if (n <= 0) return;
-  txCopy(c, 0, scratchPtr(), n);
-  sendSegment(c, unchecked(cSndUna[c]), TH_ACK, scratchPtr(), n);
+  sendSegmentTx(c, unchecked(cSndUna[c]), TH_ACK, 0, n);
   count(C_TCP_RETRANS_SEGS);
   unchecked(cFlags[c] = unchecked(cFlags[c]) & ~CF_RTT);
 }

@@ -6,9 +6,10 @@
 //  - heap bytes: the stub runtime's allocation pointer after init (~lib/rt/stub/offset, exported
 //    for the benchmark by re-emitting build/wtcp.debug.wasm with binaryen: same allocations as the
 //    release build). This is what the core's tables take.
-//  - WASM memory: memory.buffer.byteLength of the release build. The stub runtime grows memory to
-//    max(pages before, pages needed), i.e. it doubles, so this is a step function of the heap size
-//    (up to 2x the heap); untouched pages cost address space, not RSS.
+//  - WASM memory: memory.buffer.byteLength of the release build. init() first grows memory to an
+//    estimate of its tables (assembly/stack.ts reserveHeap: 72 B per SYN-queue entry, 288 B per
+//    connection, ...), so this figure is that estimate, not the heap; untouched pages cost address
+//    space, not RSS. (Without the estimate the stub runtime doubles memory whenever it grows.)
 // memoryBytes() is reported too: it counts only poolAlloc'd regions (frame areas, receive chunks,
 // ARP slots), not the per-entry tables, so it does not change with maxSyn.
 // The same for connections (maxConn), for information.
@@ -16,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeStack, WASM_PATH } from '../lib/wtcp.mjs';
 
-async function heapProbe() {
+export async function heapProbe() {
   try {
     const { default: binaryen } = await import('binaryen');
     const dbg = path.join(path.dirname(WASM_PATH), 'wtcp.debug.wasm');
@@ -25,9 +26,9 @@ async function heapProbe() {
     const compiled = await WebAssembly.compile(mod.emitBinary());
     mod.dispose();
     const { instantiate } = await import(path.join(path.dirname(WASM_PATH), 'wtcp.debug.js'));
-    return async (maxSyn, maxConn) => {
+    return async (maxSyn, maxConn, maxListeners = 4, rxChunks = 16) => {
       const w = await instantiate(compiled, {});
-      const rc = w.init(4, maxSyn, maxConn, 0, 16, 64, 1, 2, 3, 4);
+      const rc = w.init(maxListeners, maxSyn, maxConn, 0, rxChunks, 64, 1, 2, 3, 4);
       if (rc !== 0) throw new Error(`init ${rc}`);
       return w.__bench_heapTop.value >>> 0;
     };

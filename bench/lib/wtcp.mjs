@@ -51,10 +51,13 @@ export async function makeStack(opts = {}) {
     if (id < 0) throw new Error(`unknown knob ${k}`);
     if (w.setKnob(id, v) !== 0) throw new Error(`setKnob ${k}`);
   }
-  if (w.ifaceSet(0, 0x0200, 0x00000002, SERVER_IP, 24, GW_IP) !== 0) throw new Error('ifaceSet');
+  // opts.ip / opts.mac (last byte) / opts.peerIp / opts.peerMac: the in-memory pairs of bench/lib/pair.mjs
+  const ip = opts.ip ?? SERVER_IP, macLo = opts.macLo ?? 2;
+  const peerIp = opts.peerIp ?? GW_IP, peerMac = opts.peerMac ?? GW_MAC;
+  if (w.ifaceSet(0, 0x0200, macLo, ip, 24, opts.gateway ?? GW_IP) !== 0) throw new Error('ifaceSet');
   const s = new Stack(w);
-  // the gateway introduces itself: the stack learns its MAC (and answers)
-  const n = writeArpRequest(s.mem(), w.inputPtr(), GW_IP, GW_MAC, SERVER_IP);
+  // the gateway (or the peer) introduces itself: the stack learns its MAC (and answers)
+  const n = writeArpRequest(s.mem(), w.inputPtr(), peerIp, peerMac, ip);
   void n;
   w.input(1, opts.now ?? 0);
   if (s.counter('WtcpArpReplies') !== 1n) throw new Error('ARP setup failed');

@@ -39,9 +39,9 @@ function tcpPayloadLen(f: Uint8Array): number {
   return total - ihl - doff;
 }
 
-function pair(p: P = 'linux-5.4', sysctls: Record<string, number> = {}, limits: { rxBufferBytes?: number } = {}) {
+function pair(p: P = 'linux-5.4', sysctls: Record<string, number> = {}, limits: { rxBufferBytes?: number } = {}, mtu = 1500) {
   const clock = new VirtualClock();
-  const [la, lb] = MemoryLink.pair();
+  const [la, lb] = MemoryLink.pair({ mtu });
   const lossyA = new LossyLink(la as unknown as Link);
   const a = new Stack({ personality: p, clock, link: lossyA, interfaces: [{ ip: `${A_IP}/24` }], seed: 1, sysctls, limits });
   const b = new Stack({ personality: p, clock, link: lb, interfaces: [{ ip: `${B_IP}/24` }], seed: 2, sysctls, limits });
@@ -52,8 +52,8 @@ function errno(fn: () => unknown): string {
   try { fn(); return 'OK'; } catch (e) { if (e instanceof SocketError) return e.code; throw e; }
 }
 
-async function connected(p: P = 'linux-5.4', port = 8080) {
-  const env = pair(p);
+async function connected(p: P = 'linux-5.4', port = 8080, mtu = 1500) {
+  const env = pair(p, {}, {}, mtu);
   const { a, b, clock } = env;
   const l = b.bsd.socket('AF_INET', 'SOCK_STREAM');
   b.bsd.bind(l, { address: '0.0.0.0', port });
@@ -238,6 +238,40 @@ describe('data transfer', () => {
     expect(Math.max(...sizes)).toBe(1448);
     expect(env.a.core.x.connGet(0, ConnField.Mss)).toBe(1448);
   });
+
+  it('a link with a larger MTU gets larger segments: MSS = MTU - 40 less 12 for timestamps (65535 is capped to 65521)', async () => {
+    for (const [mtu, mss] of [[9000, 8948], [65535, 65469]] as const) {
+      const env = await connected('linux-5.4', 8080, mtu);
+      env.a.bsd.setsockopt(env.c, 'SOL_SOCKET', 'SO_SNDBUF', 1 << 20);   // room for a whole segment
+      env.b.bsd.setsockopt(env.s, 'SOL_SOCKET', 'SO_RCVBUF', 1 << 20);
+      const sizes: number[] = [];
+      env.lossyA.drop = (f) => { const n = tcpPayloadLen(f); if (n > 0) sizes.push(n); return false; };
+      const data = pattern(300_000, 5);
+      const got = await transfer(env, env.a, env.c, env.b, env.s, data);
+      expect(sha(got)).toBe(sha([data]));
+      expect(env.a.core.x.connGet(0, ConnField.Mss)).toBe(mss);
+      expect(env.b.core.x.connGet(0, ConnField.Mss)).toBe(mss);
+      expect(Math.max(...sizes)).toBe(mss);
+      expect(env.a.core.counter('TcpRetransSegs')).toBe(0);
+    }
+  });
+
+  it('a large window with 3 % of data segments lost: fast retransmits and timeouts resend from the right bytes', async () => {
+    const env = await connected();
+    env.a.bsd.setsockopt(env.c, 'SOL_SOCKET', 'SO_SNDBUF', 1 << 20);
+    env.b.bsd.setsockopt(env.s, 'SOL_SOCKET', 'SO_RCVBUF', 1 << 20);
+    let seed = 12345;
+    env.lossyA.drop = (f) => {
+      if (tcpPayloadLen(f) <= 0) return false;
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % 100 < 3;
+    };
+    const data = pattern(2_000_000, 11);
+    const got = await transfer(env, env.a, env.c, env.b, env.s, data);
+    expect(sha(got)).toBe(sha([data]));
+    expect(env.lossyA.dropped).toBeGreaterThan(20);
+    expect(env.a.core.counter('TcpRetransSegs')).toBeGreaterThan(0);
+  }, 60_000);
 
   it('a dropped segment is retransmitted and the stream stays intact', async () => {
     const env = await connected();

@@ -601,7 +601,7 @@ describe('knobValues for the core', () => {
   });
 
   it('every knob a family owns has a source in that family', () => {
-    const shared = new Set(['family', 'ip_default_ttl', 'rcv_wscale', 'mss_default']);
+    const shared = new Set(['family', 'ip_default_ttl', 'rcv_wscale', 'mss_default', 'link_mtu']);
     const owner = (k: string): FamilyName | 'all' =>
       shared.has(k) ? 'all' : k.startsWith('fb_') ? 'freebsd' : k.startsWith('b43_') ? 'bsd43' : 'linux';
     for (const family of ['linux', 'freebsd', 'bsd43'] as const) {
@@ -631,7 +631,8 @@ describe('knobValues for the core', () => {
     expect(Sysctls.knobId('family')).toBe(0);
     expect(KNOB.mss_default).toBe(31);
     expect(KNOB.linux_init_rwnd).toBe(32);
-    expect(KNOB.ack_unsent_challenge).toBe(KNOBS.length - 1);
+    expect(KNOB.ack_unsent_challenge).toBe(36);
+    expect(KNOB.link_mtu).toBe(KNOBS.length - 1);
   });
 });
 
