@@ -35,7 +35,12 @@
 @inline export const K_RCV_WSCALE: i32 = 30;
 @inline export const K_MSS_DEFAULT: i32 = 31;
 @inline export const K_LINUX_INIT_RWND: i32 = 32;
-@inline export const KNOB_COUNT: i32 = 33;
+@inline export const K_TCP_CC_DEFAULT: i32 = 33;
+@inline export const KNOB_COUNT: i32 = 34;
+
+// congestion-control algorithms (K_TCP_CC_DEFAULT, connSetOpt 9)
+@inline export const CC_RENO: i32 = 0;    // Linux "reno", FreeBSD "newreno": RFC 5681 + RFC 6582
+@inline export const CC_CUBIC: i32 = 1;   // RFC 9438
 
 @inline export const FAMILY_LINUX: i32 = 0;
 @inline export const FAMILY_FREEBSD: i32 = 1;
@@ -114,7 +119,13 @@
 @inline export const C_NO_MEMORY: i32 = 69;
 @inline export const C_RST_RATE_LIMITED: i32 = 70;
 @inline export const C_PAWS_ESTAB: i32 = 71;
-@inline export const COUNTER_COUNT: i32 = 72;
+@inline export const C_TCP_RENO_RECOVERY: i32 = 72;
+@inline export const C_TCP_SACK_RECOVERY: i32 = 73;
+@inline export const C_TCP_SACK_RENEGING: i32 = 74;
+@inline export const C_TCP_FAST_RETRANS: i32 = 75;
+@inline export const C_TCP_SLOW_START_RETRANS: i32 = 76;
+@inline export const C_SACK_NO_SCOREBOARD: i32 = 77;
+@inline export const COUNTER_COUNT: i32 = 78;
 
 // ---- listener fields (ListenerField) ----
 @inline export const LF_STATE: i32 = 0;

@@ -4,6 +4,9 @@
  * this file number for number; test/unit/abi.test.ts checks that the two agree.
  */
 
+/** Congestion-control algorithms (knob tcp_cc_default, ConnOpt.Congestion). */
+export const enum CcAlgo { Reno = 0, Cubic = 1 }
+
 /** Personality families the core branches on. */
 export const enum Family { Linux = 0, FreeBSD = 1, BSD43 = 2 }
 
@@ -50,6 +53,8 @@ export const KNOBS = [
   'mss_default',          // MSS assumed when the peer sends none (536)
   // --- linux, added later ---
   'linux_init_rwnd',      // segments the SYN-ACK window is capped to (tcp_default_init_rwnd before 4.20: 20), 0 = none
+  // --- congestion control (issue 3) ---
+  'tcp_cc_default',       // CcAlgo of new connections: tcp_congestion_control / net.inet.tcp.cc.algorithm
 ] as const;
 export type KnobName = typeof KNOBS[number];
 export const KNOB: { [K in KnobName]: number } = Object.fromEntries(KNOBS.map((k, i) => [k, i])) as never;
@@ -83,6 +88,10 @@ export const COUNTERS = [
   'WtcpRstRateLimited',
   // added with the data path (issue 3)
   'TcpExtPAWSEstab',
+  // loss recovery (issue 3): fast recoveries without and with SACK, reneging seen, retransmissions
+  // in fast recovery and after a timeout; connections that found no scoreboard slot fall back to NewReno
+  'TcpExtTCPRenoRecovery', 'TcpExtTCPSackRecovery', 'TcpExtTCPSACKReneging', 'TcpExtTCPFastRetrans',
+  'TcpExtTCPSlowStartRetrans', 'WtcpSackNoScoreboard',
 ] as const;
 export type CounterName = typeof COUNTERS[number];
 
