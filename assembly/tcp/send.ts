@@ -35,7 +35,7 @@ import {
 import { ackSent, oooHeld, sackOptions } from './recv';
 import {
   ccInit, ccReset, ccOnStart, ccOnAck, ccOnTimeout, ccOnDupAck, cCwnd, ccRecover, ccMayRecover, ccAfterRto,
-  ccCountDupAck, ccDupThresh, ccEnterSackRecovery,
+  ccCountDupAck, ccDupThresh, ccEnterSackRecovery, ccSsthresh, ccCubicWmax, ccCubicK, ccInRecovery,
 } from './cc';
 import {
   sbInit, sbRelease, sbActive, sbInRecovery, sbRanges, sbUpdate, sbAdvance, sbStartRecovery, sbEndRecovery,
@@ -567,3 +567,25 @@ export function sendTimer(c: i32): bool {
   return true;
 }
 
+
+// ---- the host's view ----
+/**
+ * Congestion-control and loss-recovery state of a live connection (like Linux's tcp_info):
+ * 0 cwnd, 1 ssthresh (bytes), 2 CUBIC W_max (bytes), 3 CUBIC K (ms), 4 in recovery (0/1),
+ * 5 SACKed ranges on the scoreboard, 6 pipe (RFC 6675 SetPipe, bytes), 7 SACK recovery or the
+ * loss state after an RTO (0/1). -1 for a bad handle or field.
+ */
+export function connCcInfo(c: i32, field: i32): i32 {
+  if (c < 0 || c >= nS || (unchecked(cFlags[c]) & CF_LIVE) == 0) return -1;
+  switch (field) {
+    case 0: return <i32>unchecked(cCwnd[c]);
+    case 1: return <i32>ccSsthresh(c);
+    case 2: return <i32>ccCubicWmax(c);
+    case 3: return <i32>ccCubicK(c);
+    case 4: return ccInRecovery(c) ? 1 : 0;
+    case 5: return sbRanges(c);
+    case 6: return <i32>sbPipe(c, unchecked(cSndUna[c]), unchecked(cSndMax[c]), effMss(c));
+    case 7: return sbInRecovery(c) ? 1 : 0;
+  }
+  return -1;
+}

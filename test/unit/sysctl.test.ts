@@ -563,6 +563,7 @@ describe('knobValues for the core', () => {
       synq_full_gt: 0, synrecv_rst_challenge: 0, synrecv_tsecr_check: 0,
       tcp_timestamps: 1, tcp_sack: 1, tcp_window_scaling: 1, tcp_invalid_ratelimit: 500,
       tcp_rmem_default: 131072, ip_default_ttl: 64, rcv_wscale: 7, mss_default: 536,
+      tcp_cc_default: 1, // net.ipv4.tcp_congestion_control cubic
     };
     for (const name of KNOBS) expect(k[name], name).toBe(expected[name] ?? 0);
   });
@@ -629,7 +630,8 @@ describe('knobValues for the core', () => {
     expect(Sysctls.knobId('tcp_syncookies')).toBe(KNOBS.indexOf('tcp_syncookies'));
     expect(Sysctls.knobId('family')).toBe(0);
     expect(KNOB.mss_default).toBe(31);
-    expect(KNOB.linux_init_rwnd).toBe(KNOBS.length - 1);
+    expect(KNOB.linux_init_rwnd).toBe(32);
+    expect(KNOB.tcp_cc_default).toBe(KNOBS.length - 1);
   });
 });
 
