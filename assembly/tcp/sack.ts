@@ -136,7 +136,7 @@ export function sbUpdate(c: i32, una: u32, sndMax: u32): i32 {
     const r = unchecked(optSackR[b]);
     if (!seqLt(l, r) || seqLe(r, una) || seqGt(r, sndMax)) continue;
     if (seqLt(l, una)) l = una;
-    if (s < 0) { s = sbTake(c); if (s < 0) return -1; }
+    if (s < 0) { s = sbTake(c); if (s < 0) return -1; unchecked(sbHighRxt[s] = una); }
     added += insertRange(s, l, r);
   }
   return added;
