@@ -107,7 +107,7 @@ export const enum ConnField {
 
 /** connCcInfo fields (assembly/tcp/send.ts). */
 export const enum CcInfo {
-  Cwnd = 0, Ssthresh = 1, CubicWmax = 2, CubicK = 3, InRecovery = 4, SackRanges = 5, Pipe = 6, SackRecovery = 7,
+  Cwnd = 0, Ssthresh = 1, CubicWmax = 2, CubicK = 3, InRecovery = 4, SackRanges = 5, Pipe = 6, SackRecovery = 7, SackSlot = 8,
 }
 
 /** connSetOpt / connGetOpt options. */

@@ -83,6 +83,8 @@ export function sbInRecovery(c: i32): bool {
   const s = <i32>unchecked(sbOf[c]);
   return s >= 0 && (unchecked(sbFlags[s]) & (SBF_RECOVERY | SBF_LOSS)) != 0;
 }
+/** Whether the connection holds a slot (for tests: idle connections must not). */
+export function sbHolds(c: i32): bool { return unchecked(sbOf[c]) >= 0; }
 /** Ranges held (for tests). */
 export function sbRanges(c: i32): i32 { const s = <i32>unchecked(sbOf[c]); return s < 0 ? 0 : <i32>unchecked(sbCnt[s]); }
 

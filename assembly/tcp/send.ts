@@ -39,7 +39,7 @@ import {
 } from './cc';
 import {
   sbInit, sbRelease, sbActive, sbInRecovery, sbRanges, sbUpdate, sbAdvance, sbStartRecovery, sbEndRecovery,
-  sbIsLost, sbPipe, sbNextSeg, sbSent, sbSkip, sbRoomBefore, nsSeq, nsLen, NS_NONE, NS_NEW, NS_LOST,
+  sbIsLost, sbPipe, sbNextSeg, sbSent, sbSkip, sbRoomBefore, sbHolds, nsSeq, nsLen, NS_NONE, NS_NEW, NS_LOST,
 } from './sack';
 import { optSackN } from './segment';
 
@@ -573,7 +573,7 @@ export function sendTimer(c: i32): bool {
  * Congestion-control and loss-recovery state of a live connection (like Linux's tcp_info):
  * 0 cwnd, 1 ssthresh (bytes), 2 CUBIC W_max (bytes), 3 CUBIC K (ms), 4 in recovery (0/1),
  * 5 SACKed ranges on the scoreboard, 6 pipe (RFC 6675 SetPipe, bytes), 7 SACK recovery or the
- * loss state after an RTO (0/1). -1 for a bad handle or field.
+ * loss state after an RTO (0/1), 8 holds a scoreboard slot (0/1). -1 for a bad handle or field.
  */
 export function connCcInfo(c: i32, field: i32): i32 {
   if (c < 0 || c >= nS || (unchecked(cFlags[c]) & CF_LIVE) == 0) return -1;
@@ -586,6 +586,7 @@ export function connCcInfo(c: i32, field: i32): i32 {
     case 5: return sbRanges(c);
     case 6: return <i32>sbPipe(c, unchecked(cSndUna[c]), unchecked(cSndMax[c]), effMss(c));
     case 7: return sbInRecovery(c) ? 1 : 0;
+    case 8: return sbHolds(c) ? 1 : 0;
   }
   return -1;
 }

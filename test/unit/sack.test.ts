@@ -115,7 +115,45 @@ describe('RFC 6675 at the sender', () => {
     expect(s.info(CcInfo.SackRecovery)).toBe(0);
     expect(s.info(CcInfo.InRecovery)).toBe(0);
     expect(s.info(CcInfo.Cwnd)).toBe(s.info(CcInfo.Ssthresh));
-    expect(s.info(CcInfo.SackRanges)).toBe(3 - 3);       // segments 10..12 not SACKed yet: scoreboard empty
+    expect(s.info(CcInfo.SackRanges)).toBe(0);           // segments 10..12 not SACKed yet: scoreboard empty
+    expect(s.info(CcInfo.SackSlot)).toBe(0);             // and its slot is back in the pool
+  });
+
+  it('a scoreboard slot is held only while something is SACKed: idle connections cost none', async () => {
+    const s = await sender({ cc: 'reno', bytes: 30_000 });
+    await s.take();
+    expect(s.info(CcInfo.SackSlot)).toBe(0);
+    s.ack(0, [[MSS, 2 * MSS]]);
+    await s.peer.settle();
+    expect(s.info(CcInfo.SackSlot)).toBe(1);
+    s.ack(2 * MSS);
+    await s.peer.settle();
+    expect(s.info(CcInfo.SackSlot)).toBe(0);
+  });
+
+  it('random ACKs and SACK blocks (seeded) never abort the core nor break its accounting', async () => {
+    const s = await sender({ cc: 'cubic', bytes: 400_000 });
+    let x = 12345;
+    const rnd = () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) / 2 ** 32; };
+    let una = 0;
+    for (let k = 0; k < 1500; k++) {
+      const segs = await s.take();
+      const top = segs.length ? Math.max(...segs.map((g) => u32(g.seq - s.base) + g.payload.length)) : una;
+      const blocks: [number, number][] = [];
+      const nb = Math.floor(rnd() * 5);
+      for (let b = 0; b < nb; b++) {
+        const l = Math.floor((rnd() * 1.4 - 0.2) * (top + 10 * MSS));
+        blocks.push([l, l + Math.floor((rnd() - 0.1) * 6 * MSS)]);
+      }
+      if (rnd() < 0.2 && top > una) una = Math.min(top, una + Math.floor(rnd() * 4 * MSS));
+      s.ack(una, blocks);
+      if (k % 50 === 0) await s.peer.wait(Math.floor(rnd() * 400));
+    }
+    await s.peer.settle();
+    const st = s.stack.core.x.connGet(s.conn, ConnField.State);
+    expect(st === 4 || st === 0).toBe(true);
+    expect(s.info(CcInfo.Pipe)).toBeGreaterThanOrEqual(0);
+    expect(s.info(CcInfo.SackRanges)).toBeLessThanOrEqual(4);
   });
 
   it('several holes in one window are repaired in about one round trip; NewReno takes one round trip per hole', async () => {
