@@ -754,8 +754,8 @@ export function connWrite(c: i32, ptr: usize, len: i32): i32 {
 
 /**
  * Socket options: 1 TCP_NODELAY, 2 SO_KEEPALIVE, 3 TCP_KEEPIDLE (s), 4 TCP_KEEPINTVL (s),
- * 5 TCP_KEEPCNT, 6 SO_SNDBUF (bytes), 7 SO_RCVBUF (bytes), 9 TCP_CONGESTION (0 NewReno, 1 CUBIC); -EINVAL for a value out of range,
- * -ENOPROTOOPT for others (SO_LINGER is not implemented yet).
+ * 5 TCP_KEEPCNT, 6 SO_SNDBUF (bytes), 7 SO_RCVBUF (bytes), 9 TCP_CONGESTION (0 NewReno, 1 CUBIC);
+ * -EINVAL for a value out of range, -ENOPROTOOPT for others (SO_LINGER is not implemented yet).
  */
 export function connSetOpt(c: i32, opt: i32, value: i32): i32 {
   if (!connValid(c)) return -E_INVAL;
@@ -774,7 +774,6 @@ export function connSetOpt(c: i32, opt: i32, value: i32): i32 {
       unchecked(cSndBuf[c] = v);
       return 0;
     }
-    case 9: return ccSetAlgo(c, value) ? 0 : -E_INVAL;   // TCP_CONGESTION (cc.ts)
     case 7: {
       let v = value < 2048 ? 2048 : value;
       if (v > 4 << 20) v = 4 << 20;
@@ -783,6 +782,7 @@ export function connSetOpt(c: i32, opt: i32, value: i32): i32 {
       unchecked(cRcvBuf[c] = <u32>v);
       return 0;
     }
+    case 9: return ccSetAlgo(c, value) ? 0 : -E_INVAL;   // TCP_CONGESTION (cc.ts)
   }
   return -E_NOPROTOOPT;
 }
