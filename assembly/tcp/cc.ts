@@ -238,9 +238,9 @@ export function ccEnterSackRecovery(c: i32, flight: u32, mss: i32): void {
 export function ccOnTimeout(c: i32, flight: u32, mss: i32): void {
   unchecked(cDupAcks[c] = 0);
   const st = unchecked(cCcState[c]);
+  if (knob(K_FAMILY) == FAMILY_BSD43) { unchecked(cCcState[c] = st & ~(S_RECOVERY | S_SACK_REC)); return; }
   unchecked(cCcState[c] = (st & ~(S_RECOVERY | S_SACK_REC)) | S_AFTER_RTO);
   unchecked(cRecover[c] = unchecked(cSndMax[c]));
-  if (knob(K_FAMILY) == FAMILY_BSD43) return;
   const m = <u32>mss;
   const ss = lossSsthresh(c, flight, m);
   unchecked(cSsthresh[c] = ss);

@@ -49,8 +49,8 @@ class SackReceiver {
 const idx = (s: Sender, segs: { seq: number }[]) => offsets(s, segs).map((o) => o / MSS);
 
 describe('RFC 6675 at the sender', () => {
-  it('only the hole is retransmitted; recovery starts on the third SACK-bearing duplicate ACK', async () => {
-    const s = await sender({ cc: 'reno', bytes: 100_000 });
+  for (const personality of ['linux-5.4', 'freebsd-12.1'] as const) it(`${personality}: only the hole is retransmitted; recovery starts on the third SACK-bearing duplicate ACK`, async () => {
+    const s = await sender({ personality, cc: personality === 'linux-5.4' ? 'reno' : 'newreno', bytes: 100_000 });
     const r = new SackReceiver(s);
     expect(idx(s, await s.take())).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     for (const i of [0, 1, 2]) r.arrive(i);               // segment 3 is lost
