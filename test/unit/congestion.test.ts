@@ -210,6 +210,36 @@ describe('CUBIC (RFC 9438)', () => {
     expect(s.info(CcInfo.CubicWmax)).toBe(Math.floor((cw * (1 + BETA)) / 2));
   });
 
+  it('far into the convex region the target is capped at 1.5 cwnd: at most 50 % more per round trip (§4.4, §4.5)', async () => {
+    const rtt = 100;
+    const s = await sender({ cc: 'cubic', sack: false, bytes: 150_000, rtt });
+    const d = new AckDriver(s);
+    await d.round(rtt);                                   // 20 segments
+    await d.collect();
+    await d.dup(3);                                       // loss: W_max 20
+    await d.collect();
+    await d.ackTo(Math.max(...d.pending));
+    // drain what is queued (congestion avoidance, the epoch starts), then stay idle for 60 s: t keeps
+    // running (wtcp does not leave application-limited time out of t, see RFC 9438 §5.8)
+    for (let r = 0; r < 100 && s.stack.core.x.connGet(s.conn, ConnField.SendQueued) > 0; r++) {
+      const segs = await d.collect();
+      await s.peer.wait(rtt);
+      for (const end of d.pending.splice(0)) { d.una = Math.max(d.una, end); s.ack(d.una); }
+      await s.peer.settle();
+      if (segs.length === 0 && d.pending.length === 0) break;
+    }
+    expect(s.stack.core.x.connGet(s.conn, ConnField.SendQueued)).toBe(0);
+    await s.peer.wait(60_000);
+    d.refill();
+    const ws: number[] = [s.info(CcInfo.Cwnd)];
+    for (let r = 0; r < 5; r++) { await d.round(rtt); ws.push(s.info(CcInfo.Cwnd)); }
+    for (let r = 1; r < ws.length; r++) {
+      const ratio = (ws[r] as number) / (ws[r - 1] as number);
+      expect(ratio, `round ${r}`).toBeGreaterThan(1.4);
+      expect(ratio, `round ${r}`).toBeLessThanOrEqual(1.5 + 1 / 20);
+    }
+  });
+
   it('retransmission timeout: cwnd = 1 SMSS, ssthresh by beta_cubic; the next epoch has K = 0 and W_max = cwnd_epoch (§4.8)', async () => {
     const s = await sender({ cc: 'cubic', sack: false, bytes: 1 << 21, rtt: 100 });
     const d = new AckDriver(s);
