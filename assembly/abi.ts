@@ -40,7 +40,12 @@
 @inline export const K_OLD_ACK_CLOSING: i32 = 35;
 @inline export const K_ACK_UNSENT_CHALLENGE: i32 = 36;
 @inline export const K_LINK_MTU: i32 = 37;
-@inline export const KNOB_COUNT: i32 = 38;
+@inline export const K_TCP_CC_DEFAULT: i32 = 38;
+@inline export const KNOB_COUNT: i32 = 39;
+
+// congestion-control algorithms (K_TCP_CC_DEFAULT, connSetOpt 9)
+@inline export const CC_RENO: i32 = 0;    // Linux "reno", FreeBSD "newreno": RFC 5681 + RFC 6582
+@inline export const CC_CUBIC: i32 = 1;   // RFC 9438
 
 @inline export const FAMILY_LINUX: i32 = 0;
 @inline export const FAMILY_FREEBSD: i32 = 1;
@@ -125,7 +130,13 @@
 @inline export const C_SYN_CHALLENGE: i32 = 75;
 @inline export const C_RCV_ACK_TOO_MUCH: i32 = 76;
 @inline export const C_ACK_SKIPPED_TIMEWAIT: i32 = 77;
-@inline export const COUNTER_COUNT: i32 = 78;
+@inline export const C_TCP_RENO_RECOVERY: i32 = 78;
+@inline export const C_TCP_SACK_RECOVERY: i32 = 79;
+@inline export const C_TCP_SACK_RENEGING: i32 = 80;
+@inline export const C_TCP_FAST_RETRANS: i32 = 81;
+@inline export const C_TCP_SLOW_START_RETRANS: i32 = 82;
+@inline export const C_SACK_NO_SCOREBOARD: i32 = 83;
+@inline export const COUNTER_COUNT: i32 = 84;
 
 // ---- listener fields (ListenerField) ----
 @inline export const LF_STATE: i32 = 0;

@@ -21,3 +21,4 @@ export {
 } from './tcp/listener';
 export { connGet, connRead, connClose, connAbort, connWrite, connShutdown, connSetOpt, connGetOpt } from './tcp/conn';
 export { connConnect } from './tcp/connect';
+export { connCcInfo } from './tcp/send';

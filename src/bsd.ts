@@ -32,6 +32,7 @@ import {
   errnoFamilyOf, errnoNameFromLinux, errnoNumber, SocketError, type ErrnoFamily, type ErrnoName,
 } from './errno.js';
 import type { FamilyName, Sysctls } from './sysctl.js';
+import { CcAlgo } from './core-abi.js';
 
 export { SocketError } from './errno.js';
 export type { ErrnoName } from './errno.js';
@@ -53,7 +54,7 @@ export type SocketProtocol = 0 | 6 | 17 | 'IPPROTO_TCP' | 'IPPROTO_UDP' | 'IPPRO
 export type SockOptLevel = 'SOL_SOCKET' | 'IPPROTO_TCP' | 'SOL_TCP' | 'IPPROTO_IP' | (string & {});
 export type SockOptName =
   | 'SO_REUSEADDR' | 'SO_REUSEPORT' | 'SO_ACCEPTFILTER' | 'SO_ACCEPTCONN' | 'SO_TYPE' | 'SO_ERROR'
-  | 'TCP_DEFER_ACCEPT' | 'TCP_SYNCNT' | 'TCP_NODELAY' | (string & {});
+  | 'TCP_DEFER_ACCEPT' | 'TCP_SYNCNT' | 'TCP_NODELAY' | 'TCP_CONGESTION' | (string & {});
 
 /** FreeBSD's struct accept_filter_arg: af_name[16], af_arg[240]. */
 export interface AcceptFilterArg {
@@ -62,7 +63,7 @@ export interface AcceptFilterArg {
 }
 
 /** What an option value may be: an int (booleans count as 0/1), an accept filter, or null (remove it). */
-export type SockOptValue = number | boolean | AcceptFilterArg | null;
+export type SockOptValue = number | boolean | string | AcceptFilterArg | null;
 
 /** What the socket layer needs from its stack. */
 export interface BsdHost {
@@ -147,6 +148,8 @@ interface Sock {
   keepIdle: number;
   keepIntvl: number;
   keepCnt: number;
+  /** TCP_CONGESTION as set on this socket (or inherited from the listener); undefined = the stack's default */
+  congestion?: string;
 }
 
 interface SendWaiter extends Waiter<number> {
@@ -155,6 +158,12 @@ interface SendWaiter extends Waiter<number> {
 }
 
 type FdEntry = { kind: 'file'; name: string } | { kind: 'socket'; sock: Sock };
+
+/** TCP_CONGESTION names per family and the core's algorithm numbers (CcAlgo). */
+const CC_NAMES: Partial<Record<string, Readonly<Record<string, number>>>> = {
+  linux: { reno: CcAlgo.Reno, cubic: CcAlgo.Cubic },
+  freebsd: { newreno: CcAlgo.Reno, cubic: CcAlgo.Cubic },
+};
 
 // errno values the core returns (assembly/abi.ts, Linux numbering)
 const CORE_EAGAIN = -11;
@@ -808,12 +817,14 @@ export class BsdSockets {
       acceptWaiters: [], recvWaiters: [], connectWaiters: [], sendWaiters: [],
       sndBuf: parent.sndBuf, rcvBuf: parent.rcvBuf,
       keepAlive: parent.keepAlive, linger: parent.linger, keepIdle: parent.keepIdle, keepIntvl: parent.keepIntvl, keepCnt: parent.keepCnt,
+      ...(parent.congestion !== undefined ? { congestion: parent.congestion } : {}),
     };
     this.#fds.set(fd, { kind: 'socket', sock: child });
     // listenerAccept() already made the connection the host's in the core (events flow from now on)
     this.#byConn.set(c, child);
     // options inherited from the listener that the core applies per connection
     if (child.noDelay) x.connSetOpt(c, ConnOpt.NoDelay, 1);
+    this.#applyCongestion(child);
     if (child.sndBuf) x.connSetOpt(c, ConnOpt.SndBuf, child.sndBuf);
     if (child.rcvBuf) x.connSetOpt(c, ConnOpt.RcvBuf, this.#host.family === 'linux' ? child.rcvBuf >> 1 : child.rcvBuf);
     this.#applyKeepalive(child);
@@ -1068,6 +1079,7 @@ export class BsdSockets {
     sock.pendingError = undefined;
     this.#byConn.set(c, sock);
     if (sock.noDelay) core.x.connSetOpt(c, ConnOpt.NoDelay, 1);
+    this.#applyCongestion(sock);
     if (sock.sndBuf) core.x.connSetOpt(c, ConnOpt.SndBuf, sock.sndBuf);
     if (sock.rcvBuf) core.x.connSetOpt(c, ConnOpt.RcvBuf, this.#host.family === 'linux' ? sock.rcvBuf >> 1 : sock.rcvBuf);
     this.#applyKeepalive(sock);
@@ -1256,7 +1268,7 @@ export class BsdSockets {
    * getsockopt(fd, level, name): an int (Linux: 0/1 for flags; BSD: `so_options & name`, e.g. 4 for
    * SO_REUSEADDR, as the kernels return), or { name, arg } for SO_ACCEPTFILTER.
    */
-  getsockopt(fd: number, level: SockOptLevel, name: SockOptName): number | AcceptFilterArg {
+  getsockopt(fd: number, level: SockOptLevel, name: SockOptName): number | string | AcceptFilterArg {
     this.#alive('getsockopt');
     const sock = this.#socket('getsockopt', fd);
     this.#optArgs('getsockopt', level, name);
@@ -1440,6 +1452,10 @@ export class BsdSockets {
    */
   #tcpSet(sock: Sock, name: string, value: SockOptValue): void {
     const fam = this.#host.family;
+    if (name === 'TCP_CONGESTION' && fam !== 'bsd43') {
+      this.#congestionSet(sock, value);
+      return;
+    }
     if (name === 'TCP_NODELAY') {
       sock.noDelay = this.#intValue('setsockopt', value) !== 0;
       if (sock.conn >= 0) {
@@ -1485,8 +1501,9 @@ export class BsdSockets {
     this.#unknownTcpOption('setsockopt', name);
   }
 
-  #tcpGet(sock: Sock, name: string): number {
+  #tcpGet(sock: Sock, name: string): number | string {
     const fam = this.#host.family;
+    if (name === 'TCP_CONGESTION' && fam !== 'bsd43') return this.#congestionName(sock);
     if (name === 'TCP_NODELAY') return sock.noDelay ? 1 : 0;
     if (name === 'TCP_KEEPIDLE' && fam !== 'bsd43') return sock.keepIdle || 7200;
     if (name === 'TCP_KEEPINTVL' && fam !== 'bsd43') return sock.keepIntvl || 75;
@@ -1494,6 +1511,50 @@ export class BsdSockets {
     if (fam === 'linux' && name === 'TCP_DEFER_ACCEPT') return retransToSecs(sock.deferAccept);
     if (fam === 'linux' && name === 'TCP_SYNCNT') return sock.synCnt || LINUX_TCP_SYN_RETRIES;
     return this.#unknownTcpOption('getsockopt', name);
+  }
+
+  /**
+   * TCP_CONGESTION (a name; 4.3BSD has no such option: its tcp_ctloutput answers EINVAL, spec S61).
+   * Linux do_tcp_setsockopt copies at most TCP_CA_NAME_MAX - 1 (15) bytes and
+   * tcp_set_congestion_control fails with ENOENT for a name it cannot find or load. FreeBSD 12
+   * tcp_default_ctloutput searches cc_list and answers EINVAL for an unknown name (ESRCH is what
+   * the net.inet.tcp.cc.algorithm sysctl answers). The names are the family's: reno/cubic, newreno/cubic.
+   */
+  #congestionSet(sock: Sock, value: SockOptValue): void {
+    if (typeof value !== 'string') throw this.#error('setsockopt', 'EINVAL', 'TCP_CONGESTION takes an algorithm name');
+    const name = value.slice(0, 15);
+    const algo = CC_NAMES[this.#host.family]?.[name];
+    if (algo === undefined) {
+      const code = this.#host.family === 'linux' ? 'ENOENT' : 'EINVAL';
+      throw this.#error('setsockopt', code, `no congestion-control algorithm named "${name}" (${Object.keys(CC_NAMES[this.#host.family] ?? {}).join(', ')})`);
+    }
+    sock.congestion = name;
+    if (sock.conn >= 0) {
+      this.#applyCongestion(sock);
+      this.#host.service();
+    }
+  }
+
+  /** Hand an explicit TCP_CONGESTION to the socket's core connection (new connections get the default knob). */
+  #applyCongestion(sock: Sock): void {
+    if (sock.conn < 0 || sock.congestion === undefined) return;
+    const algo = CC_NAMES[this.#host.family]?.[sock.congestion];
+    if (algo === undefined) return;
+    this.#host.sync();
+    this.#host.core.x.connSetOpt(sock.conn, ConnOpt.Congestion, algo);
+  }
+
+  /** getsockopt(TCP_CONGESTION): the socket's own choice, its connection's, or the current default. */
+  #congestionName(sock: Sock): string {
+    if (sock.congestion !== undefined) return sock.congestion;
+    const names = CC_NAMES[this.#host.family] ?? {};
+    if (sock.conn >= 0) {
+      const algo = this.#host.core.x.connGetOpt(sock.conn, ConnOpt.Congestion);
+      const hit = Object.entries(names).find(([, v]) => v === algo);
+      if (hit) return hit[0];
+    }
+    const sysctl = this.#host.family === 'linux' ? 'net.ipv4.tcp_congestion_control' : 'net.inet.tcp.cc.algorithm';
+    return String(this.#host.sysctl.get(sysctl));
   }
 
   #unknownTcpOption(syscall: string, name: string): never {

@@ -4,6 +4,9 @@
  * this file number for number; test/unit/abi.test.ts checks that the two agree.
  */
 
+/** Congestion-control algorithms (knob tcp_cc_default, ConnOpt.Congestion). */
+export const enum CcAlgo { Reno = 0, Cubic = 1 }
+
 /** Personality families the core branches on. */
 export const enum Family { Linux = 0, FreeBSD = 1, BSD43 = 2 }
 
@@ -57,6 +60,8 @@ export const KNOBS = [
   'ack_unsent_challenge',    // 1: SEG.ACK > SND.NXT in ESTABLISHED draws a challenge ACK (2026 fix); 0: silent drop
   // --- shared, added later ---
   'link_mtu',             // IP MTU of the links (the MSS we offer is this less 40); 0 = 1500; at most 65521
+  // --- congestion control (issue 3) ---
+  'tcp_cc_default',       // CcAlgo of new connections: tcp_congestion_control / net.inet.tcp.cc.algorithm
 ] as const;
 export type KnobName = typeof KNOBS[number];
 export const KNOB: { [K in KnobName]: number } = Object.fromEntries(KNOBS.map((k, i) => [k, i])) as never;
@@ -93,6 +98,10 @@ export const COUNTERS = [
   // RFC 5961 and the out-of-window rate limits (issue 3)
   'TcpExtTCPACKSkippedChallenge', 'TcpExtTCPACKSkippedSeq', 'TcpExtTCPACKSkippedPAWS',
   'TcpExtTCPSYNChallenge', 'TcpRcvAckTooMuch', 'TcpExtTCPACKSkippedTimeWait',
+  // loss recovery (issue 3): fast recoveries without and with SACK, reneging seen, retransmissions
+  // in fast recovery and after a timeout; connections that found no scoreboard slot fall back to NewReno
+  'TcpExtTCPRenoRecovery', 'TcpExtTCPSackRecovery', 'TcpExtTCPSACKReneging', 'TcpExtTCPFastRetrans',
+  'TcpExtTCPSlowStartRetrans', 'WtcpSackNoScoreboard',
 ] as const;
 export type CounterName = typeof COUNTERS[number];
 

@@ -62,6 +62,8 @@ export interface CoreExports {
   connShutdown(conn: number, how: number): number;
   connSetOpt(conn: number, opt: number, value: number): number;
   connGetOpt(conn: number, opt: number): number;
+  /** congestion control / loss recovery state (CcInfo fields), -1 for a bad handle */
+  connCcInfo(conn: number, field: number): number;
 }
 
 /** The export names the host needs; instantiation fails with the list of missing ones. */
@@ -71,7 +73,7 @@ export const CORE_FUNCTIONS = [
   'poll', 'nextTimer', 'scratchPtr', 'scratchCap', 'memoryBytes', 'listenerOpen',
   'listenerSetBacklog', 'listenerClose', 'listenerSet', 'listenerGet', 'listenerAccept', 'portUsage',
   'connGet', 'connRead', 'connClose', 'connAbort', 'connConnect', 'connWrite', 'connShutdown',
-  'connSetOpt', 'connGetOpt',
+  'connSetOpt', 'connGetOpt', 'connCcInfo',
 ] as const satisfies readonly (keyof CoreExports)[];
 
 /** listenerSet options (assembly/tcp/listener.ts). */
@@ -103,8 +105,13 @@ export const enum ConnField {
   InFlight = 15,
 }
 
+/** connCcInfo fields (assembly/tcp/send.ts). */
+export const enum CcInfo {
+  Cwnd = 0, Ssthresh = 1, CubicWmax = 2, CubicK = 3, InRecovery = 4, SackRanges = 5, Pipe = 6, SackRecovery = 7, SackSlot = 8,
+}
+
 /** connSetOpt / connGetOpt options. */
-export const enum ConnOpt { NoDelay = 1, KeepAlive = 2, KeepIdle = 3, KeepIntvl = 4, KeepCnt = 5, SndBuf = 6, RcvBuf = 7, Linger = 8 }
+export const enum ConnOpt { NoDelay = 1, KeepAlive = 2, KeepIdle = 3, KeepIntvl = 4, KeepCnt = 5, SndBuf = 6, RcvBuf = 7, Linger = 8, Congestion = 9 }
 
 /** connGet State values (RFC 9293 §3.3.2). */
 export const enum ConnState {

@@ -19,8 +19,11 @@ export type FamilyName = 'linux' | 'freebsd' | 'bsd43';
 
 export const FAMILIES: readonly FamilyName[] = ['linux', 'freebsd', 'bsd43'];
 
-/** A sysctl value: one integer, or a fixed-length vector of integers (ip_local_port_range, tcp_rmem). */
-export type SysctlValue = number | readonly number[];
+/**
+ * A sysctl value: one integer, a fixed-length vector of integers (ip_local_port_range, tcp_rmem),
+ * or a string (tcp_congestion_control, net.inet.tcp.cc.algorithm).
+ */
+export type SysctlValue = number | string | readonly number[];
 
 /** What a derived default may read: the value of another sysctl of the same personality. */
 export interface DefaultContext {
@@ -100,6 +103,8 @@ const LINUX_5_4: Readonly<Record<string, DefaultSpec>> = {
   'wtcp.linux.ack_bytes_acked_bound': 0,
   'wtcp.linux.old_ack_closing': 0,
   'wtcp.linux.ack_unsent_challenge': 0,
+  'net.ipv4.tcp_congestion_control': 'cubic',                 // CONFIG_DEFAULT_TCP_CONG, cubic since 2.6.19
+  'net.ipv4.tcp_available_congestion_control': 'reno cubic',  // registration order: reno is built in first
 };
 
 /** The 6.x deltas every 6.x preset shares (RFC 5961 handling in tcp_ack / tcp_send_challenge_ack). */
@@ -137,6 +142,9 @@ const FREEBSD_12_1: Readonly<Record<string, DefaultSpec>> = {
   'net.inet.tcp.recvspace': 65536,
   'net.inet.ip.ttl': 64,
   'net.inet.accf.http.parsehttpversion': 1,
+  // CC_DEFAULT "newreno"; cc_cubic.ko is a module in 12.1 (kldload cc_cubic): wtcp has it loaded
+  'net.inet.tcp.cc.algorithm': 'newreno',
+  'net.inet.tcp.cc.available': 'newreno, cubic',   // cc_list_available: names joined by ", "
 };
 
 /**

@@ -14,7 +14,7 @@
  * writable now).
  */
 
-import { Family, KNOB, KNOBS, type KnobName } from './core-abi.js';
+import { CcAlgo, Family, KNOB, KNOBS, type KnobName } from './core-abi.js';
 import {
   DEFAULT_PERSONALITY,
   FAMILIES,
@@ -46,8 +46,11 @@ export {
  */
 export type SysctlAccess = 'runtime' | 'creation' | 'readonly';
 
-/** int: one integer; bool: 0 or 1; vector: `length` integers ("lo hi", "min default max"). */
-export type SysctlKind = 'int' | 'bool' | 'vector';
+/**
+ * int: one integer; bool: 0 or 1; vector: `length` integers ("lo hi", "min default max");
+ * string: a name (one of `choices` when given).
+ */
+export type SysctlKind = 'int' | 'bool' | 'vector' | 'string';
 
 /** What a user may pass: a number, a numeric string as typed to `sysctl -w`, a boolean (bool kind), or a list. */
 export type SysctlInput = number | string | boolean | readonly (number | string)[];
@@ -70,6 +73,10 @@ export interface SysctlDefinition {
   readonly max: number;
   /** If present, the only accepted integers. */
   readonly allowed?: readonly number[];
+  /** string kind: the accepted names (absent: any string, for read-only ones). */
+  readonly choices?: readonly string[];
+  /** string kind: the errno for a name not in `choices` (Linux ENOENT, FreeBSD ESRCH); default EINVAL. */
+  readonly unknownChoice?: SysctlErrorCode;
   /** Must be a power of two (hash sizes). */
   readonly powerOfTwo?: boolean;
   /** 'clamp': out-of-range integers are silently pulled into min..max (FreeBSD portrange handler). */
@@ -122,10 +129,13 @@ const LINUX_FLAG_SOURCE =
   '("tcp: convert elligible sysctls to u8", proc_dou8vec_minmax), every non-zero value acting as 1';
 
 function pair(v: SysctlValue): readonly number[] {
-  return typeof v === 'number' ? [v] : v;
+  return typeof v === 'number' ? [v] : typeof v === 'string' ? [] : v;
 }
 function scalar(v: SysctlValue): number {
-  return typeof v === 'number' ? v : (v[0] ?? 0);
+  return typeof v === 'number' ? v : typeof v === 'string' ? 0 : (v[0] ?? 0);
+}
+function text(v: SysctlValue): string {
+  return typeof v === 'string' ? v : '';
 }
 
 const LINUX = defs('linux', [
@@ -304,6 +314,18 @@ const LINUX = defs('linux', [
       'wtcp pseudo-sysctl; tcp_ack, "tcp: send a challenge ACK on SEG.ACK > SND.NXT" (2026, in 6.18.38+ ' +
       'stable, so on the reference machine)',
   },
+  {
+    name: 'net.ipv4.tcp_congestion_control',
+    kind: 'string', choices: ['reno', 'cubic'], unknownChoice: 'ENOENT', access: 'runtime', knob: 'tcp_cc_default',
+    description: 'Congestion control of new sockets (TCP_CONGESTION changes one socket): reno or cubic.',
+    source: 'proc_tcp_congestion_control -> tcp_set_default_congestion_control: an unknown name (no module to load) is ENOENT',
+  },
+  {
+    name: 'net.ipv4.tcp_available_congestion_control',
+    kind: 'string', access: 'readonly', knob: 'host',
+    description: 'The congestion-control algorithms there are, space-separated (read-only).',
+    source: 'proc_tcp_available_congestion_control (0444); wtcp has reno and cubic',
+  },
 ]);
 
 const FREEBSD = defs('freebsd', [
@@ -446,6 +468,18 @@ const FREEBSD = defs('freebsd', [
     description: 'accf_http: after "GET "/"HEAD ", wait for the end of headers only for HTTP/1.0 and 1.1 requests.',
     source: 'SYSCTL_INT in accf_http.c (non-zero = on); wtcp accepts 0 or 1',
   },
+  {
+    name: 'net.inet.tcp.cc.algorithm',
+    kind: 'string', choices: ['newreno', 'cubic'], unknownChoice: 'ESRCH', access: 'runtime', knob: 'tcp_cc_default',
+    description: 'Default congestion-control algorithm of new connections: newreno or cubic.',
+    source: 'cc.c cc_default_algo: a name not on cc_list is ESRCH',
+  },
+  {
+    name: 'net.inet.tcp.cc.available',
+    kind: 'string', access: 'readonly', knob: 'host',
+    description: 'The congestion-control algorithms loaded, joined by ", " (read-only).',
+    source: 'cc.c cc_list_available (CTLFLAG_RD)',
+  },
 ]);
 
 const BSD43 = defs('bsd43', [
@@ -526,6 +560,7 @@ export function sysctlDefinitions(family: FamilyName): readonly SysctlDefinition
 interface Reader {
   int(name: string): number;
   vec(name: string): readonly number[];
+  str(name: string): string;
 }
 type KnobSource = (r: Reader) => number;
 
@@ -584,6 +619,7 @@ const KNOB_SOURCES: Readonly<Record<FamilyName, Readonly<Record<string, KnobSour
     rcv_wscale: (r) => linuxRcvWscale(r.vec('net.ipv4.tcp_rmem')[2] ?? 0),
     mss_default: () => LINUX_MSS_DEFAULT,
     link_mtu: () => 0,   // the Stack sets it from its links' MTU (0 = 1500)
+    tcp_cc_default: (r) => (r.str('net.ipv4.tcp_congestion_control') === 'cubic' ? CcAlgo.Cubic : CcAlgo.Reno),
   },
   freebsd: {
     family: () => Family.FreeBSD,
@@ -605,6 +641,7 @@ const KNOB_SOURCES: Readonly<Record<FamilyName, Readonly<Record<string, KnobSour
     rcv_wscale: (r) => freebsdRcvWscale(r.int('kern.ipc.maxsockbuf')),
     mss_default: (r) => r.int('net.inet.tcp.mssdflt'),
     link_mtu: () => 0,
+    tcp_cc_default: (r) => (r.str('net.inet.tcp.cc.algorithm') === 'cubic' ? CcAlgo.Cubic : CcAlgo.Reno),
   },
   bsd43: {
     family: () => Family.BSD43,
@@ -627,8 +664,8 @@ export function knobSources(family: FamilyName): readonly string[] {
 // Errors
 // ------------------------------------------------------------------------------------------------
 
-export type SysctlErrorCode = 'ENOENT' | 'EINVAL' | 'EPERM';
-const ERRNO: Readonly<Record<SysctlErrorCode, number>> = { EPERM: 1, ENOENT: 2, EINVAL: 22 };
+export type SysctlErrorCode = 'ENOENT' | 'EINVAL' | 'EPERM' | 'ESRCH';
+const ERRNO: Readonly<Record<SysctlErrorCode, number>> = { EPERM: 1, ENOENT: 2, ESRCH: 3, EINVAL: 22 };
 
 /** An OS-style error: `code` is the errno name, `errno` its number (same on Linux and the BSDs). */
 export class SysctlError extends Error {
@@ -679,6 +716,7 @@ function rangeText(min: number, max: number): string {
 /** The accepted values, in words, for EINVAL messages. */
 export function acceptedValues(def: SysctlDefinition): string {
   let one: string;
+  if (def.kind === 'string') return def.choices === undefined ? 'a string' : `one of ${def.choices.join(', ')}`;
   if (def.kind === 'bool') one = '0 or 1';
   else if (def.allowed !== undefined) one = `one of ${def.allowed.join(', ')}`;
   else if (def.powerOfTwo === true) one = `a power of two in ${rangeText(def.min, def.max)}`;
@@ -726,6 +764,17 @@ function parseValue(def: SysctlDefinition, input: unknown, current: SysctlValue 
       `invalid value ${showInput(input)} for ${def.name}: expected ${acceptedValues(def)}` +
         (why === undefined ? '' : ` (${why})`),
     );
+  if (def.kind === 'string') {
+    // written as `sysctl -w name=cubic` or `echo cubic > /proc/...`: white space around is dropped
+    if (typeof input !== 'string') throw invalid();
+    const name = input.trim();
+    if (def.choices === undefined) return name;
+    if (!def.choices.includes(name)) {
+      const code = def.unknownChoice ?? 'EINVAL';
+      throw new SysctlError(code, def.name, `${def.name}: no algorithm named ${showInput(name)} (expected ${acceptedValues(def)})`);
+    }
+    return name;
+  }
   if (def.kind !== 'vector') {
     const n = toInteger(input, def.kind === 'bool');
     if (n === undefined) throw invalid();
@@ -759,7 +808,7 @@ function parseValue(def: SysctlDefinition, input: unknown, current: SysctlValue 
 }
 
 function sameValue(a: SysctlValue, b: SysctlValue): boolean {
-  if (typeof a === 'number' || typeof b === 'number') return a === b;
+  if (typeof a !== 'object' || typeof b !== 'object') return a === b;
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
@@ -774,7 +823,7 @@ function sameInput(def: SysctlDefinition, a: SysctlInput, b: SysctlInput): boole
 
 /** A value as `sysctl` prints it: vectors separated by tabs, as /proc shows them. */
 export function formatSysctlValue(value: SysctlValue): string {
-  return typeof value === 'number' ? String(value) : value.join('\t');
+  return typeof value === 'number' ? String(value) : typeof value === 'string' ? value : value.join('\t');
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -867,7 +916,7 @@ export class Sysctls {
       let value: SysctlValue =
         typeof spec === 'function' ? spec({ int: (n) => scalar(resolve(n)) }) : spec;
       // Defaults are trusted but still pass the rule, so a broken preset fails loudly.
-      value = parseValue(def, typeof value === 'number' ? value : [...value], undefined);
+      value = parseValue(def, typeof value === 'object' ? [...value] : value, undefined);
       const o = given.get(name);
       if (o !== undefined) value = parseValue(def, o.input, value);
       resolving.delete(name);
@@ -965,7 +1014,7 @@ export class Sysctls {
   knob(knob: KnobName): number {
     const source = KNOB_SOURCES[this.family][knob];
     if (source === undefined) return 0;
-    return source({ int: (n) => scalar(this.#get(n)), vec: (n) => pair(this.#get(n)) });
+    return source({ int: (n) => scalar(this.#get(n)), vec: (n) => pair(this.#get(n)), str: (n) => text(this.#get(n)) });
   }
 
   /** The id the core uses for a knob (KNOBS index). */

@@ -34,7 +34,7 @@ import {
   sendInit, sendReset, sendStart, sendOnAck, sendOutput, sendTimer, sendWrite, sendSpace, txFree, effMss,
   cSndMax, cTxLen, cSndBuf, cSrtt, cRto, CF_ACTIVE, CF_FIN_QUEUED, CF_NODELAY, CF_SHUT_RD, CF_WR_BLOCKED,
 } from './send';
-import { ccCwnd } from './cc';
+import { ccCwnd, ccSetAlgo, ccAlgo } from './cc';
 import { kaInit, kaReset, kaCancel, kaHeard, kaSet, kaSetOpt, kaGetOpt } from './keepalive';
 import { sackOptions, recvInit, oooStore, oooDrain, oooFree, oooHeld, ackInit, ackReset, ackSent, ackNowForData, delackCancel } from './recv';
 export function connCount(): i32 { return nC; }
@@ -930,8 +930,8 @@ export function connWrite(c: i32, ptr: usize, len: i32): i32 {
 
 /**
  * Socket options: 1 TCP_NODELAY, 2 SO_KEEPALIVE, 3 TCP_KEEPIDLE (s), 4 TCP_KEEPINTVL (s),
- * 5 TCP_KEEPCNT, 6 SO_SNDBUF (bytes), 7 SO_RCVBUF (bytes); -EINVAL for a value out of range,
- * -ENOPROTOOPT for others (SO_LINGER is not implemented yet).
+ * 5 TCP_KEEPCNT, 6 SO_SNDBUF (bytes), 7 SO_RCVBUF (bytes), 9 TCP_CONGESTION (0 NewReno, 1 CUBIC);
+ * -EINVAL for a value out of range, -ENOPROTOOPT for others (SO_LINGER is not implemented yet).
  */
 export function connSetOpt(c: i32, opt: i32, value: i32): i32 {
   if (!connValid(c)) return -E_INVAL;
@@ -958,6 +958,7 @@ export function connSetOpt(c: i32, opt: i32, value: i32): i32 {
       unchecked(cRcvBuf[c] = <u32>v);
       return 0;
     }
+    case 9: return ccSetAlgo(c, value) ? 0 : -E_INVAL;   // TCP_CONGESTION (cc.ts)
   }
   return -E_NOPROTOOPT;
 }
@@ -969,6 +970,7 @@ export function connGetOpt(c: i32, opt: i32): i32 {
     case 2: case 3: case 4: case 5: return kaGetOpt(c, opt);
     case 6: return unchecked(cSndBuf[c]);
     case 7: return <i32>unchecked(cRcvBuf[c]);
+    case 9: return ccAlgo(c);
   }
   return -E_NOPROTOOPT;
 }

@@ -38,6 +38,10 @@ export let optSackOk: bool = false;
 export let optTs: bool = false;
 export let optTsVal: u32 = 0;
 export let optTsEcr: u32 = 0;
+/** SACK blocks of the segment (RFC 2018 §3: at most 4 fit), left/right edges; the sender's scoreboard reads them. */
+export let optSackN: i32 = 0;
+export const optSackL = new StaticArray<u32>(4);
+export const optSackR = new StaticArray<u32>(4);
 /**
  * A SYN that ended a TIME-WAIT connection carries that connection's suggestion for the new ISS
  * (Linux tcp_timewait_state_process: tw_snd_nxt + 65535 + 2; 4.3BSD: rcv_nxt + TCP_ISSINCR).
@@ -65,7 +69,7 @@ export function segSet(iface: i32, src: u32, dst: u32, p: usize, hlen: i32, len:
  * read so far, as Linux's tcp_parse_options does; options of the wrong size are ignored.
  */
 function parseOptions(p: usize, n: i32): void {
-  optMss = 0; optWs = -1; optSackOk = false; optTs = false; optTsVal = 0; optTsEcr = 0;
+  optMss = 0; optWs = -1; optSackOk = false; optTs = false; optTsVal = 0; optTsEcr = 0; optSackN = 0;
   let i: i32 = 0;
   while (i < n) {
     const kind = load<u8>(p + <usize>i);
@@ -79,6 +83,14 @@ function parseOptions(p: usize, n: i32): void {
     else if (kind == TCPOPT_WS && len == 3) { let w = <i32>load<u8>(q); if (w > 14) w = 14; optWs = w; }
     else if (kind == TCPOPT_SACK_PERM && len == 2) optSackOk = true;
     else if (kind == TCPOPT_TS && len == 10) { optTs = true; optTsVal = rd32(q); optTsEcr = rd32(q + 4); }
+    else if (kind == TCPOPT_SACK && len >= 10 && ((len - 2) & 7) == 0) {
+      // RFC 2018 §3: 8 bytes per block; a length that is not 2 + 8n is ignored as a whole
+      let nb = (len - 2) >> 3; if (nb > 4) nb = 4;
+      for (let b = 0; b < nb; b++) {
+        unchecked(optSackL[b] = rd32(q + <usize>(b << 3))); unchecked(optSackR[b] = rd32(q + <usize>(b << 3) + 4));
+      }
+      optSackN = nb;
+    }
     i += len;
   }
 }

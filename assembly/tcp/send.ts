@@ -8,12 +8,19 @@
 // Sequence space of the send buffer: byte i of the buffer (0 = oldest) has sequence SND.UNA + i.
 // SND.MAX is the highest sequence ever sent: after a timeout SND.NXT goes back to SND.UNA and the
 // segments up to SND.MAX are retransmissions (not timed, Karn's rule; counted in TcpRetransSegs).
+//
+// With SACK negotiated and SACKed data on the scoreboard (sack.ts), loss recovery is RFC 6675's:
+// entered on the third duplicate ACK (or IsLost(HighACK)), cwnd set by cc.ts, then NextSeg() picks
+// holes, new data or a rescue segment while cwnd - pipe >= 1 SMSS; SND.NXT stays at SND.MAX. An RTO
+// with SACKed data retransmits only the holes (RFC 6675 §5.1: the scoreboard is kept). Without SACK,
+// NewReno fast recovery and go-back-N after an RTO, as before.
 import { NOW, knob, count, postEvent } from '../stack';
 import {
   K_FAMILY, FAMILY_LINUX, FAMILY_FREEBSD, FAMILY_BSD43,
   C_TCP_RETRANS_SEGS, C_TCP_TIMEOUTS, C_NO_MEMORY, EV_WRITABLE, E_TIMEDOUT,
+  C_TCP_RENO_RECOVERY, C_TCP_SACK_RECOVERY, C_TCP_FAST_RETRANS, C_TCP_SLOW_START_RETRANS,
 } from '../abi';
-import { seqLt, seqLe, seqGt } from './seq';
+import { seqLt, seqLe, seqGt, seqGe } from './seq';
 import { timerSet, timerCancel, timerArmed } from './timer';
 import { maxSynEntries } from './synq';
 import { optReset, optNop, optTsW, tcpSend, tcpBegin, tcpEnd } from './output';
@@ -26,7 +33,15 @@ import {
   ST_ESTABLISHED, ST_CLOSE_WAIT, ST_FIN_WAIT_1, ST_CLOSING, ST_LAST_ACK,
 } from './conn';
 import { ackSent, oooHeld, sackOptions } from './recv';
-import { ccInit, ccOnStart, ccOnAck, ccOnTimeout, ccOnDupAck, cCwnd } from './cc';
+import {
+  ccInit, ccReset, ccOnStart, ccOnAck, ccOnTimeout, ccOnDupAck, cCwnd, ccRecover, ccMayRecover, ccAfterRto,
+  ccCountDupAck, ccDupThresh, ccEnterSackRecovery, ccSsthresh, ccCubicWmax, ccCubicK, ccInRecovery,
+} from './cc';
+import {
+  sbInit, sbRelease, sbActive, sbInRecovery, sbRanges, sbUpdate, sbAdvance, sbStartRecovery, sbEndRecovery,
+  sbIsLost, sbPipe, sbNextSeg, sbSent, sbSkip, sbRoomBefore, sbHolds, nsSeq, nsLen, NS_NONE, NS_NEW, NS_LOST,
+} from './sack';
+import { optSackN } from './segment';
 
 // flags kept in cFlags (bits above conn.ts's)
 @inline export const CF_ACTIVE: u32 = 0x2000;      // opened by connConnect
@@ -74,11 +89,13 @@ export function sendInit(n: i32): void {
   cTxCurK = new StaticArray<i32>(n); cTxCurSeq = new StaticArray<u32>(n);
   for (let i = 0; i < n; i++) { unchecked(cTxHead[i] = -1); unchecked(cTxTail[i] = -1); unchecked(cTxCurK[i] = -1); }
   ccInit(n);
+  sbInit(n);
 }
 
 /** Fresh sending state for a new connection record (called by connAlloc). */
 export function sendReset(c: i32): void {
   txFree(c);
+  ccReset(c);
   unchecked(cSndBuf[c] = SNDBUF_DEFAULT);
   unchecked(cSrtt[c] = 0); unchecked(cRttvar[c] = 0); unchecked(cRto[c] = RTO_INIT);
   unchecked(cSndWl1[c] = 0); unchecked(cSndWl2[c] = 0); unchecked(cSndMax[c] = 0);
@@ -98,6 +115,7 @@ export function txFree(c: i32): void {
   while (k >= 0) { const nx = chunkNextOf(k); chunkGive(k); k = nx; }
   unchecked(cTxHead[c] = -1); unchecked(cTxTail[c] = -1); unchecked(cTxOff[c] = 0); unchecked(cTxLen[c] = 0);
   unchecked(cTxCurK[c] = -1);
+  sbRelease(c);
 }
 
 /** Room left in the send buffer. */
@@ -223,14 +241,29 @@ function sendSegmentTx(c: i32, seq: u32, flags: u32, off: i32, n: i32): void {
 export function sendOutput(c: i32): void {
   const st = unchecked(cState[c]);
   if (!canSend(st)) return;
+  const sent = sbInRecovery(c) ? sackOutput(c) : windowOutput(c);
+  armTimer(c, sent);
+}
+
+/** Outside SACK recovery: everything from SND.NXT that min(SND.WND, cwnd) allows, Nagle, the FIN. */
+function windowOutput(c: i32): bool {
   const mss = effMss(c);
   let sent = false;
   for (let guard = 0; guard < 4096; guard++) {
     const f = unchecked(cFlags[c]);
     if ((f & CF_FIN_SENT) != 0) break;
-    const una = unchecked(cSndUna[c]), nxt = unchecked(cSndNxt[c]);
-    const off = <i32>(nxt - una);
+    const una = unchecked(cSndUna[c]);
+    let nxt = unchecked(cSndNxt[c]);
     const txLen = unchecked(cTxLen[c]);
+    let room = 0x7FFFFFFF;
+    if (seqLt(nxt, unchecked(cSndMax[c])) && sbActive(c)) {
+      // going back after an RTO with SACKed data: skip what the peer holds (RFC 6675 §5.1)
+      let j = sbSkip(c, nxt);
+      if (seqGt(j, una + <u32>txLen)) j = una + <u32>txLen;
+      if (j != nxt) { unchecked(cSndNxt[c] = j); nxt = j; }
+      room = sbRoomBefore(c, nxt);
+    }
+    const off = <i32>(nxt - una);
     const avail = txLen - off;
     if (avail <= 0) {
       if ((f & CF_FIN_QUEUED) != 0) {
@@ -248,6 +281,7 @@ export function sendOutput(c: i32): void {
     if (cw < win) win = cw;
     const usable = <i32>(una + win - nxt);
     let n = avail < mss ? avail : mss;
+    if (room < n) n = room;
     if (usable < n) {
       // window-limited: a segment smaller than the data needs nothing in flight (sender SWS avoidance,
       // RFC 9293 §3.8.6.2.1), and a zero window is left to the persist timer
@@ -258,7 +292,7 @@ export function sendOutput(c: i32): void {
     }
     const retrans = seqLt(nxt, unchecked(cSndMax[c]));
     sendSegmentTx(c, nxt, TH_ACK | (off + n == txLen ? TH_PUSH : 0), off, n);
-    if (retrans) count(C_TCP_RETRANS_SEGS);
+    if (retrans) { count(C_TCP_RETRANS_SEGS); if (ccAfterRto(c)) count(C_TCP_SLOW_START_RETRANS); }
     else if ((f & (CF_RTT | CF_TS)) == 0) {
       unchecked(cRttSeq[c] = nxt); unchecked(cRttTime[c] = NOW);
       unchecked(cFlags[c] = f | CF_RTT);
@@ -267,6 +301,99 @@ export function sendOutput(c: i32): void {
     if (seqGt(nxt + <u32>n, unchecked(cSndMax[c]))) unchecked(cSndMax[c] = nxt + <u32>n);
     sent = true;
   }
+  return sent;
+}
+
+/**
+ * RFC 6675 §5 steps (4.4)-(4.5) and (C): while cwnd - pipe >= 1 SMSS, send what NextSeg() names.
+ * Also the loss state after an RTO with SACKed data (§5.1), where every unSACKed byte is lost.
+ */
+function sackOutput(c: i32): bool {
+  const mss = effMss(c);
+  const una = unchecked(cSndUna[c]);
+  let pipe = sbPipe(c, una, unchecked(cSndMax[c]), mss);
+  const cw = unchecked(cCwnd[c]);
+  let sent = false;
+  for (let guard = 0; guard < 4096; guard++) {
+    if (<u64>pipe + <u64>mss > <u64>cw) break;
+    const f = unchecked(cFlags[c]);
+    const nxt = unchecked(cSndNxt[c]), max = unchecked(cSndMax[c]);
+    const avail = unchecked(cTxLen[c]) - <i32>(nxt - una);
+    let newOk = false;
+    if (nxt == max) {
+      if (avail > 0) newOk = <i32>(una + unchecked(cSndWnd[c]) - nxt) >= (avail < mss ? avail : mss);
+      else newOk = (f & (CF_FIN_QUEUED | CF_FIN_SENT)) == CF_FIN_QUEUED;
+    }
+    const kind = sbNextSeg(c, una, max, mss, newOk);
+    if (kind == NS_NONE) break;
+    if (kind == NS_NEW) {
+      const k = sendNewOne(c, mss);
+      if (k <= 0) break;
+      pipe += <u32>k; sent = true;
+      continue;
+    }
+    const seq = nsSeq, len = nsLen;
+    const k = sendRange(c, seq, len);
+    if (k <= 0) break;
+    sbSent(c, kind, seq, len, ccRecover(c));
+    count(ccAfterRto(c) ? C_TCP_SLOW_START_RETRANS : C_TCP_FAST_RETRANS);
+    pipe += <u32>k; sent = true;
+  }
+  return sent;
+}
+
+/** One segment of new data at SND.NXT (= SND.MAX) within the peer's window, or the FIN. Returns sequence space used. */
+function sendNewOne(c: i32, mss: i32): i32 {
+  const f = unchecked(cFlags[c]);
+  const una = unchecked(cSndUna[c]), nxt = unchecked(cSndNxt[c]);
+  const off = <i32>(nxt - una);
+  const txLen = unchecked(cTxLen[c]);
+  const avail = txLen - off;
+  if (avail <= 0) {
+    if ((f & (CF_FIN_QUEUED | CF_FIN_SENT)) != CF_FIN_QUEUED) return 0;
+    sendSegment(c, nxt, TH_FIN | TH_ACK, 0, 0);
+    unchecked(cSndNxt[c] = nxt + 1); unchecked(cSndMax[c] = nxt + 1);
+    unchecked(cFlags[c] = f | CF_FIN_SENT);
+    return 1;
+  }
+  let n = avail < mss ? avail : mss;
+  const usable = <i32>(una + unchecked(cSndWnd[c]) - nxt);
+  if (usable < n) n = usable;
+  if (n <= 0) return 0;
+  sendSegmentTx(c, nxt, TH_ACK | (off + n == txLen ? TH_PUSH : 0), off, n);
+  if ((f & (CF_RTT | CF_TS)) == 0) {
+    unchecked(cRttSeq[c] = nxt); unchecked(cRttTime[c] = NOW);
+    unchecked(cFlags[c] = f | CF_RTT);
+  }
+  unchecked(cSndNxt[c] = nxt + <u32>n);
+  if (seqGt(nxt + <u32>n, unchecked(cSndMax[c]))) unchecked(cSndMax[c] = nxt + <u32>n);
+  return n;
+}
+
+/**
+ * Retransmit [seq, seq + len) without moving SND.NXT (the FIN too, when the range reaches it).
+ * Returns the sequence space sent, 0 if nothing could be.
+ */
+function sendRange(c: i32, seq: u32, len: i32): i32 {
+  const f = unchecked(cFlags[c]);
+  const off = <i32>(seq - unchecked(cSndUna[c]));
+  const txLen = unchecked(cTxLen[c]);
+  if (off < 0 || len <= 0) return 0;
+  let n = len;
+  if (off + n > txLen) n = txLen - off;
+  if (n < 0) n = 0;
+  let flags = TH_ACK;
+  let used = n;
+  if ((f & CF_FIN_SENT) != 0 && off + n == txLen && off + len > txLen) { flags |= TH_FIN; used++; }
+  if (used == 0) return 0;
+  if (n > 0) { if (off + n == txLen) flags |= TH_PUSH; sendSegmentTx(c, seq, flags, off, n); }
+  else sendSegment(c, seq, flags, 0, 0);
+  count(C_TCP_RETRANS_SEGS);
+  unchecked(cFlags[c] = unchecked(cFlags[c]) & ~CF_RTT);   // Karn: nothing in flight is timed any more
+  return used;
+}
+
+function armTimer(c: i32, sent: bool): void {
   const id = connTimerId(c);
   const f2 = unchecked(cFlags[c]);
   if (unchecked(cSndNxt[c]) != unchecked(cSndUna[c])) {
@@ -324,6 +451,9 @@ export function sendOnAck(c: i32, seq: u32, ack: u32, wnd: u32, tsEcr: u32, hasT
   const una = unchecked(cSndUna[c]);
   let finAcked = false;
   if (seqLt(ack, una)) return false;   // an old duplicate: ignored (RFC 9293 §3.10.7.4)
+  // RFC 6675 Update(): the SACK blocks of this ACK onto the scoreboard (segment.ts parsed them)
+  let newSack = 0;
+  if ((unchecked(cFlags[c]) & CF_SACK) != 0 && optSackN > 0) newSack = sbUpdate(c, una, unchecked(cSndMax[c]));
   // RFC 5681 §2 "duplicate acknowledgment": no data, no SYN/FIN, same window, data outstanding
   const dup = pure && ack == una && wnd == unchecked(cSndWnd[c]) && unchecked(cSndMax[c]) != una && unchecked(cTxLen[c]) > 0;
   // window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ, or equal and SND.WL2 <= SEG.ACK)
@@ -350,7 +480,10 @@ export function sendOnAck(c: i32, seq: u32, ack: u32, wnd: u32, tsEcr: u32, hasT
     txDrop(c, acked);
     const partial = ccOnAck(c, <u32>acked, effMss(c));
     unchecked(cSndUna[c] = ack);
-    if (partial) resendFirst(c);
+    sbAdvance(c, ack);
+    // RFC 6675 §5 (A) / §5.1: recovery (or the loss state after an RTO) ends once RecoveryPoint is acknowledged
+    if (sbInRecovery(c) && seqGe(ack, ccRecover(c))) sbEndRecovery(c);
+    if (partial) { resendFirst(c); count(C_TCP_FAST_RETRANS); }
     if (seqLt(unchecked(cSndNxt[c]), ack)) unchecked(cSndNxt[c] = ack);   // after a go-back-N rewind
     unchecked(cRetries[c] = 0);
     const id = connTimerId(c);
@@ -362,14 +495,39 @@ export function sendOnAck(c: i32, seq: u32, ack: u32, wnd: u32, tsEcr: u32, hasT
       unchecked(cFlags[c] = unchecked(cFlags[c]) & ~CF_WR_BLOCKED);
       postEvent(EV_WRITABLE, <u32>c, 0);
     }
+  } else if (sbActive(c)) {
+    // RFC 6675 §5: with a scoreboard, a "duplicate ACK" is one that SACKs new data; the third, or
+    // IsLost(HighACK + 1), starts loss recovery (once recovery runs, sendOutput below does the work)
+    if (ack == una && newSack > 0 && !sbInRecovery(c) && ccMayRecover(c)) {
+      const d = ccCountDupAck(c);
+      if (d >= ccDupThresh() || sbIsLost(c, una, effMss(c))) sackEnterRecovery(c);
+    }
   } else if (dup) {
     if (ccOnDupAck(c, effMss(c), <u32>(unchecked(cSndMax[c]) - una))) {
       // fast retransmit (RFC 5681 §3.2): the first unacknowledged segment, once
+      count(C_TCP_RENO_RECOVERY);
       resendFirst(c);
+      count(C_TCP_FAST_RETRANS);
     }
   }
   if (!finAcked) sendOutput(c);
   return finAcked;
+}
+
+/**
+ * RFC 6675 §5 steps (4.1)-(4.3): RecoveryPoint = HighData, the window reduction (cc.ts), and the
+ * segment at HighACK + 1 retransmitted at once, whatever the pipe; (4.4)-(4.5) follow in sendOutput.
+ */
+function sackEnterRecovery(c: i32): void {
+  const una = unchecked(cSndUna[c]);
+  const mss = effMss(c);
+  if (!sbStartRecovery(c, una, false)) return;
+  count(C_TCP_SACK_RECOVERY);
+  ccEnterSackRecovery(c, unchecked(cSndMax[c]) - una, mss);
+  let n = sbRoomBefore(c, una);
+  if (n > mss) n = mss;
+  const k = sendRange(c, una, n);
+  if (k > 0) { sbSent(c, NS_LOST, una, n, ccRecover(c)); count(C_TCP_FAST_RETRANS); }
 }
 
 /** Retransmit the segment at SND.UNA without moving SND.NXT. */
@@ -416,9 +574,17 @@ export function sendTimer(c: i32): bool {
   }
   unchecked(cRetries[c] = r + 1);
   ccOnTimeout(c, <u32>(unchecked(cSndMax[c]) - unchecked(cSndUna[c])), effMss(c));
-  // go back N: everything from SND.UNA is sent again as the windows allow (Karn: nothing timed)
-  unchecked(cFlags[c] = f & ~(CF_RTT | CF_FIN_SENT));
-  unchecked(cSndNxt[c] = unchecked(cSndUna[c]));
+  if ((f & CF_SACK) != 0 && sbRanges(c) > 0 && unchecked(cSndNxt[c]) == unchecked(cSndMax[c]) &&
+      sbStartRecovery(c, unchecked(cSndUna[c]), true)) {
+    // RFC 6675 §5.1: keep the scoreboard, RecoveryPoint = HighData (cc.ts), and resend only the
+    // holes, from SND.UNA, in slow start (Karn: nothing timed)
+    unchecked(cFlags[c] = f & ~CF_RTT);
+  } else {
+    sbEndRecovery(c);
+    // go back N: everything from SND.UNA is sent again as the windows allow (Karn: nothing timed)
+    unchecked(cFlags[c] = f & ~(CF_RTT | CF_FIN_SENT));
+    unchecked(cSndNxt[c] = unchecked(cSndUna[c]));
+  }
   sendOutput(c);
   let to = unchecked(cRto[c]) << <u32>(r + 1);   // back-off (RFC 6298 §5.5)
   if (to > RTO_MAX) to = RTO_MAX;
@@ -426,3 +592,26 @@ export function sendTimer(c: i32): bool {
   return true;
 }
 
+
+// ---- the host's view ----
+/**
+ * Congestion-control and loss-recovery state of a live connection (like Linux's tcp_info):
+ * 0 cwnd, 1 ssthresh (bytes), 2 CUBIC W_max (bytes), 3 CUBIC K (ms), 4 in recovery (0/1),
+ * 5 SACKed ranges on the scoreboard, 6 pipe (RFC 6675 SetPipe, bytes), 7 SACK recovery or the
+ * loss state after an RTO (0/1), 8 holds a scoreboard slot (0/1). -1 for a bad handle or field.
+ */
+export function connCcInfo(c: i32, field: i32): i32 {
+  if (c < 0 || c >= nS || (unchecked(cFlags[c]) & CF_LIVE) == 0) return -1;
+  switch (field) {
+    case 0: return <i32>unchecked(cCwnd[c]);
+    case 1: return <i32>ccSsthresh(c);
+    case 2: return <i32>ccCubicWmax(c);
+    case 3: return <i32>ccCubicK(c);
+    case 4: return ccInRecovery(c) ? 1 : 0;
+    case 5: return sbRanges(c);
+    case 6: return <i32>sbPipe(c, unchecked(cSndUna[c]), unchecked(cSndMax[c]), effMss(c));
+    case 7: return sbInRecovery(c) ? 1 : 0;
+    case 8: return sbHolds(c) ? 1 : 0;
+  }
+  return -1;
+}

@@ -564,6 +564,7 @@ describe('knobValues for the core', () => {
       tcp_timestamps: 1, tcp_sack: 1, tcp_window_scaling: 1, tcp_invalid_ratelimit: 500,
       tcp_rmem_default: 131072, ip_default_ttl: 64, rcv_wscale: 7, mss_default: 536,
       tcp_challenge_ack_limit: 1000,
+      tcp_cc_default: 1, // net.ipv4.tcp_congestion_control cubic
     };
     for (const name of KNOBS) expect(k[name], name).toBe(expected[name] ?? 0);
   });
@@ -632,7 +633,8 @@ describe('knobValues for the core', () => {
     expect(KNOB.mss_default).toBe(31);
     expect(KNOB.linux_init_rwnd).toBe(32);
     expect(KNOB.ack_unsent_challenge).toBe(36);
-    expect(KNOB.link_mtu).toBe(KNOBS.length - 1);
+    expect(KNOB.link_mtu).toBe(37);
+    expect(KNOB.tcp_cc_default).toBe(KNOBS.length - 1);
   });
 });
 
