@@ -41,7 +41,9 @@
 @inline export const K_ACK_UNSENT_CHALLENGE: i32 = 36;
 @inline export const K_LINK_MTU: i32 = 37;
 @inline export const K_TCP_CC_DEFAULT: i32 = 38;
-@inline export const KNOB_COUNT: i32 = 39;
+@inline export const K_TCP_SYN_RETRIES: i32 = 39;
+@inline export const K_TCP_SYN_LINEAR_TIMEOUTS: i32 = 40;
+@inline export const KNOB_COUNT: i32 = 41;
 
 // congestion-control algorithms (K_TCP_CC_DEFAULT, connSetOpt 9)
 @inline export const CC_RENO: i32 = 0;    // Linux "reno", FreeBSD "newreno": RFC 5681 + RFC 6582

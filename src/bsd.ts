@@ -173,8 +173,6 @@ const CORE_ECONNABORTED = -103;
 const SOCK_STREAM = 1;
 const SOCK_DGRAM = 2;
 
-/** Linux's TCP_SYN_RETRIES: what getsockopt(TCP_SYNCNT) reports before it is set (sysctl tcp_syn_retries). */
-const LINUX_TCP_SYN_RETRIES = 6;
 /** Linux MAX_TCP_SYNCNT */
 const LINUX_MAX_TCP_SYNCNT = 127;
 /** Linux TCP_TIMEOUT_INIT and TCP_RTO_MAX, in seconds (secs_to_retrans arguments) */
@@ -1079,6 +1077,7 @@ export class BsdSockets {
     sock.pendingError = undefined;
     this.#byConn.set(c, sock);
     if (sock.noDelay) core.x.connSetOpt(c, ConnOpt.NoDelay, 1);
+    if (fam === 'linux' && sock.synCnt) core.x.connSetOpt(c, ConnOpt.SynCnt, sock.synCnt); // icsk_syn_retries
     this.#applyCongestion(sock);
     if (sock.sndBuf) core.x.connSetOpt(c, ConnOpt.SndBuf, sock.sndBuf);
     if (sock.rcvBuf) core.x.connSetOpt(c, ConnOpt.RcvBuf, this.#host.family === 'linux' ? sock.rcvBuf >> 1 : sock.rcvBuf);
@@ -1495,7 +1494,7 @@ export class BsdSockets {
       if (sock.listener >= 0) {
         this.#host.core.x.listenerSet(sock.listener, ListenerOpt.SynCnt, v);
         this.#host.service();
-      }
+      } else if (sock.conn >= 0) this.#host.core.x.connSetOpt(sock.conn, ConnOpt.SynCnt, v); // a connect in progress
       return;
     }
     this.#unknownTcpOption('setsockopt', name);
@@ -1509,7 +1508,7 @@ export class BsdSockets {
     if (name === 'TCP_KEEPINTVL' && fam !== 'bsd43') return sock.keepIntvl || 75;
     if (name === 'TCP_KEEPCNT' && fam !== 'bsd43') return sock.keepCnt || (fam === 'linux' ? 9 : 8);
     if (fam === 'linux' && name === 'TCP_DEFER_ACCEPT') return retransToSecs(sock.deferAccept);
-    if (fam === 'linux' && name === 'TCP_SYNCNT') return sock.synCnt || LINUX_TCP_SYN_RETRIES;
+    if (fam === 'linux' && name === 'TCP_SYNCNT') return sock.synCnt || Number(this.#host.sysctl.get('net.ipv4.tcp_syn_retries'));
     return this.#unknownTcpOption('getsockopt', name);
   }
 

@@ -62,6 +62,9 @@ export const KNOBS = [
   'link_mtu',             // IP MTU of the links (the MSS we offer is this less 40); 0 = 1500; at most 65521
   // --- congestion control (issue 3) ---
   'tcp_cc_default',       // CcAlgo of new connections: tcp_congestion_control / net.inet.tcp.cc.algorithm
+  // --- linux active open ---
+  'tcp_syn_retries',      // SYN retransmissions before connect() fails (net.ipv4.tcp_syn_retries; TCP_SYNCNT per socket)
+  'tcp_syn_linear_timeouts', // the first N SYN retransmissions wait the initial RTO, not doubling (6.5+; 0 before)
 ] as const;
 export type KnobName = typeof KNOBS[number];
 export const KNOB: { [K in KnobName]: number } = Object.fromEntries(KNOBS.map((k, i) => [k, i])) as never;

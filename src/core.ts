@@ -111,7 +111,7 @@ export const enum CcInfo {
 }
 
 /** connSetOpt / connGetOpt options. */
-export const enum ConnOpt { NoDelay = 1, KeepAlive = 2, KeepIdle = 3, KeepIntvl = 4, KeepCnt = 5, SndBuf = 6, RcvBuf = 7, Linger = 8, Congestion = 9 }
+export const enum ConnOpt { NoDelay = 1, KeepAlive = 2, KeepIdle = 3, KeepIntvl = 4, KeepCnt = 5, SndBuf = 6, RcvBuf = 7, Linger = 8, Congestion = 9, SynCnt = 10 }
 
 /** connGet State values (RFC 9293 §3.3.2). */
 export const enum ConnState {

@@ -103,15 +103,18 @@ const LINUX_5_4: Readonly<Record<string, DefaultSpec>> = {
   'wtcp.linux.ack_bytes_acked_bound': 0,
   'wtcp.linux.old_ack_closing': 0,
   'wtcp.linux.ack_unsent_challenge': 0,
+  'net.ipv4.tcp_syn_retries': 6,            // TCP_SYN_RETRIES
+  'net.ipv4.tcp_syn_linear_timeouts': 0,    // no such sysctl before 6.5: exponential from the first retransmission
   'net.ipv4.tcp_congestion_control': 'cubic',                 // CONFIG_DEFAULT_TCP_CONG, cubic since 2.6.19
   'net.ipv4.tcp_available_congestion_control': 'reno cubic',  // registration order: reno is built in first
 };
 
-/** The 6.x deltas every 6.x preset shares (RFC 5961 handling in tcp_ack / tcp_send_challenge_ack). */
+/** The 6.x deltas every 6.x preset shares (RFC 5961 handling in tcp_ack / tcp_send_challenge_ack, linear SYN timeouts). */
 const LINUX_6_ACK: Readonly<Record<string, DefaultSpec>> = {
   'net.ipv4.tcp_challenge_ack_limit': 2147483647, // INT_MAX: global limit off (6.0)
   'wtcp.linux.ack_bytes_acked_bound': 1,          // 6.7
   'wtcp.linux.old_ack_closing': 1,                // 6.9
+  'net.ipv4.tcp_syn_linear_timeouts': 4,          // 6.5
 };
 
 const FREEBSD_12_1: Readonly<Record<string, DefaultSpec>> = {

@@ -168,6 +168,22 @@ const LINUX = defs('linux', [
       'u8, so values above 255 never expire; wtcp uses 0..255 for all versions',
   },
   {
+    name: 'net.ipv4.tcp_syn_retries',
+    description: 'SYN retransmissions of an active open before connect() fails with ETIMEDOUT (TCP_SYNCNT sets it per socket).',
+    min: 1, max: 127, access: 'runtime', knob: 'tcp_syn_retries',
+    source: 'proc_dou8vec_minmax, 1..MAX_TCP_SYNCNT (127); TCP_SYN_RETRIES = 6',
+  },
+  {
+    name: 'net.ipv4.tcp_syn_linear_timeouts',
+    description:
+      'The first N SYN retransmissions of an active open wait the initial RTO (1 s) instead of doubling ' +
+      '(1, 1, 1, 1, 1, 2, 4, ... s with 4); they are added to tcp_syn_retries. Linux 6.5+; 0 reproduces older kernels.',
+    min: 0, max: 127, access: 'runtime', knob: 'tcp_syn_linear_timeouts',
+    source:
+      '"tcp: make the first N SYN RTO backoffs linear" (6.5), default 4; read as 4 on the reference machine ' +
+      '(6.18.44). The 4.14 and 5.4 presets have it at 0, where the real kernels have no such sysctl',
+  },
+  {
     name: 'net.ipv4.tcp_max_syn_backlog',
     description:
       'With syncookies off, SYNs from unproven peers are dropped once a listener holds 3/4 of this many requests.',
@@ -601,6 +617,8 @@ const KNOB_SOURCES: Readonly<Record<FamilyName, Readonly<Record<string, KnobSour
     tcp_syncookies: (r) => r.int('net.ipv4.tcp_syncookies'),
     tcp_abort_on_overflow: (r) => r.int('net.ipv4.tcp_abort_on_overflow'),
     tcp_synack_retries: (r) => r.int('net.ipv4.tcp_synack_retries'),
+    tcp_syn_retries: (r) => r.int('net.ipv4.tcp_syn_retries'),
+    tcp_syn_linear_timeouts: (r) => r.int('net.ipv4.tcp_syn_linear_timeouts'),
     tcp_max_syn_backlog: (r) => r.int('net.ipv4.tcp_max_syn_backlog'),
     synq_full_gt: (r) => r.int('wtcp.linux.synq_full_gt'),
     linux_init_rwnd: (r) => r.int('wtcp.linux.init_rwnd_segments'),

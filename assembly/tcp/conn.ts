@@ -38,7 +38,7 @@ import { ccCwnd, ccSetAlgo, ccAlgo } from './cc';
 import { kaInit, kaReset, kaCancel, kaHeard, kaSet, kaSetOpt, kaGetOpt } from './keepalive';
 import { sackOptions, recvInit, oooStore, oooDrain, oooFree, oooHeld, ackInit, ackReset, ackSent, ackNowForData, delackCancel } from './recv';
 export function connCount(): i32 { return nC; }
-import { connectInit, synSentInput, activeSynRcvdAck, connectTimer } from './connect';
+import { connectInit, synSentInput, activeSynRcvdAck, connectTimer, connectSetSynCnt } from './connect';
 
 // states (RFC 9293 §3.3.2)
 @inline export const ST_CLOSED: u8 = 0;
@@ -959,6 +959,7 @@ export function connSetOpt(c: i32, opt: i32, value: i32): i32 {
       return 0;
     }
     case 9: return ccSetAlgo(c, value) ? 0 : -E_INVAL;   // TCP_CONGESTION (cc.ts)
+    case 10: connectSetSynCnt(c, value); return 0;        // TCP_SYNCNT of an active open (connect.ts)
   }
   return -E_NOPROTOOPT;
 }

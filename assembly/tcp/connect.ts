@@ -4,7 +4,7 @@
 // per family. Called by the host (connConnect), conn.ts (segments and timers for these states).
 import { NOW, knob, count, postEvent } from '../stack';
 import {
-  K_FAMILY, FAMILY_LINUX, FAMILY_FREEBSD, FAMILY_BSD43, K_B43_PREDICTABLE_ISN, K_TCP_TIMESTAMPS, K_TCP_SACK, K_TCP_WINDOW_SCALING, K_RCV_WSCALE,
+  K_FAMILY, FAMILY_LINUX, FAMILY_FREEBSD, FAMILY_BSD43, K_B43_PREDICTABLE_ISN, K_TCP_SYN_RETRIES, K_TCP_SYN_LINEAR_TIMEOUTS, K_TCP_TIMESTAMPS, K_TCP_SACK, K_TCP_WINDOW_SCALING, K_RCV_WSCALE,
   K_TCP_RMEM_DEFAULT, K_FB_RFC1323, K_FB_SACK, K_FB_RECVSPACE, K_B43_RECVSPACE,
   C_TCP_ACTIVE_OPENS, C_TCP_ATTEMPT_FAILS, C_TCP_RETRANS_SEGS, C_TCP_TIMEOUTS,
   EV_CONNECTED, E_CONNREFUSED, E_TIMEDOUT, E_INVAL, E_ADDRNOTAVAIL, E_NOBUFS,
@@ -35,12 +35,15 @@ import { bsdIssNext } from './bsd43';
 @inline const CF_SYN_RETRANSMITTED: u32 = 0x800000;
 
 @inline const CONNECT_TIMEOUT_BSD: u32 = 75000;   // FreeBSD tcp_keepinit / 4.3BSD TCPTV_KEEP_INIT: 75 s
-@inline const LINUX_SYN_RETRIES: u8 = 6;          // tcp_syn_retries
 /** FreeBSD tcp_syn_backoff[] (tcp_timer.c), multiplied by the initial RTO */
 const FB_SYN_BACKOFF: StaticArray<u8> = [1, 1, 1, 1, 1, 2, 4, 8, 16, 32, 64, 64, 64];
 
 let cConnStart: StaticArray<u32> = new StaticArray<u32>(0);
-export function connectInit(n: i32): void { cConnStart = new StaticArray<u32>(n); }
+let cSynCnt: StaticArray<u8> = new StaticArray<u8>(0);   // Linux TCP_SYNCNT (icsk_syn_retries), 0 = the sysctl
+export function connectInit(n: i32): void { cConnStart = new StaticArray<u32>(n); cSynCnt = new StaticArray<u8>(n); }
+
+/** TCP_SYNCNT for an active open (Linux: 1..MAX_TCP_SYNCNT, checked by the host). */
+export function connectSetSynCnt(c: i32, v: i32): void { unchecked(cSynCnt[c] = <u8>(v < 0 ? 0 : v > 255 ? 255 : v)); }
 
 /** The receive buffer an active open starts with, per family (what its SYN's window comes from). */
 function initialRcvBuf(): u32 {
@@ -123,7 +126,7 @@ export function connConnect(iface: i32, laddr: u32, lport: i32, raddr: u32, rpor
   unchecked(cSndUna[c] = iss); unchecked(cSndNxt[c] = iss + 1);
   unchecked(cRcvBuf[c] = initialRcvBuf());
   unchecked(cTsOff[c] = ts && (fam != FAMILY_LINUX || knob(K_TCP_TIMESTAMPS) == 1) ? tsOffset(laddr, raddr) : 0);
-  unchecked(cConnStart[c] = NOW);
+  unchecked(cConnStart[c] = NOW); unchecked(cSynCnt[c] = 0);
   unchecked(cRetries[c] = 0);
   count(C_TCP_ACTIVE_OPENS);
   sendSyn(c, false);
@@ -212,8 +215,17 @@ export function connectTimer(c: i32): void {
   count(C_TCP_TIMEOUTS);
   let next: u32;
   if (fam == FAMILY_LINUX) {
-    if (r >= LINUX_SYN_RETRIES) { fail(c); return; }
-    next = synRto() << <u32>(r + 1);
+    // tcp_write_timeout: a SYN_SENT socket gives up after icsk_syn_retries (or tcp_syn_retries)
+    // retransmissions, plus tcp_syn_linear_timeouts since 6.5 ("tcp: make the first N SYN RTO
+    // backoffs linear"); tcp_retransmit_timer waits the initial RTO after each of the first N
+    // retransmissions and doubles from there: 1, 1, 1, 1, 1, 2, 4, ... s with N = 4.
+    const sc = unchecked(cSynCnt[c]);
+    const linear = knob(K_TCP_SYN_LINEAR_TIMEOUTS);
+    const maxRetries = (sc != 0 ? <i32>sc : knob(K_TCP_SYN_RETRIES)) + linear;
+    if (<i32>r >= maxRetries) { fail(c); return; }
+    const k = <i32>r + 1;
+    next = k <= linear ? synRto() : synRto() << <u32>(k - linear < 30 ? k - linear : 30);
+    if (next > 120000) next = 120000;   // TCP_RTO_MAX
   } else {
     const elapsed = NOW - unchecked(cConnStart[c]);
     if (elapsed >= CONNECT_TIMEOUT_BSD) { fail(c); return; }

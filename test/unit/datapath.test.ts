@@ -13,7 +13,7 @@ import { ConnField, ConnState } from '../../src/core.js';
 
 const A_IP = '10.0.0.1';
 const B_IP = '10.0.0.2';
-type P = 'linux-5.4' | 'freebsd-12.1' | '4.3bsd';
+type P = 'linux-5.4' | 'linux-6.13' | 'linux-6.18' | 'freebsd-12.1' | '4.3bsd';
 
 const settle = () => new Promise<void>((r) => setImmediate(r));
 
@@ -202,6 +202,45 @@ describe('active open (connect)', () => {
     const gaps = sent.slice(1).map((t, i) => t - (sent[i] as number));
     expect(gaps).toEqual([1000, 2000, 4000, 8000, 16000, 32000]);
     expect(a.core.counter('TcpAttemptFails')).toBe(1);
+  });
+
+  /** The gaps between the SYNs of an unanswered connect, and when it failed. */
+  async function unansweredSyn(p: 'linux-5.4' | 'linux-6.13' | 'linux-6.18', sysctls: Record<string, number>, syncnt?: number) {
+    const { a, clock, lossyA } = pair(p as P, sysctls);
+    const sent: number[] = [];
+    lossyA.drop = (f) => { if (tcpPayloadLen(f) >= 0) { sent.push(clock.now()); return true; } return false; };
+    const c = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+    if (syncnt !== undefined) a.bsd.setsockopt(c, 'IPPROTO_TCP', 'TCP_SYNCNT', syncnt);
+    let failedAt = -1;
+    const t0 = clock.now();
+    void a.bsd.connectAsync(c, { address: B_IP, port: 80 }).then(() => undefined, (e: SocketError) => { if (e.code === 'ETIMEDOUT') failedAt = clock.now() - t0; });
+    for (let i = 0; i < 400 && failedAt < 0; i++) await clock.advanceAsync(500, settle);
+    return { gaps: sent.slice(1).map((t, i) => t - (sent[i] as number)), failedAt: Math.round(failedAt / 1000) };
+  }
+
+  it('linux-6.13 and 6.18: tcp_syn_linear_timeouts = 4 (6.5+): SYNs at 1, 1, 1, 1, 1, 2, 4 ... s, 10 in all, ETIMEDOUT at 131 s', async () => {
+    for (const p of ['linux-6.13', 'linux-6.18'] as const) {
+      const r = await unansweredSyn(p, {});
+      expect(r.gaps).toEqual([1000, 1000, 1000, 1000, 1000, 2000, 4000, 8000, 16000, 32000]);
+      expect(r.failedAt).toBe(131);
+    }
+  });
+
+  it('linux: tcp_syn_retries and TCP_SYNCNT bound the retransmissions (the linear ones come on top)', async () => {
+    expect(await unansweredSyn('linux-5.4', { 'net.ipv4.tcp_syn_retries': 2 })).toEqual({ gaps: [1000, 2000], failedAt: 7 });
+    expect(await unansweredSyn('linux-5.4', {}, 3)).toEqual({ gaps: [1000, 2000, 4000], failedAt: 15 });
+    expect(await unansweredSyn('linux-6.18', {}, 1)).toEqual({ gaps: [1000, 1000, 1000, 1000, 1000], failedAt: 7 });
+    expect(await unansweredSyn('linux-6.18', { 'net.ipv4.tcp_syn_linear_timeouts': 0 }, 2)).toEqual({ gaps: [1000, 2000], failedAt: 7 });
+  });
+
+  it('linux: getsockopt(TCP_SYNCNT) reports the sysctl until the socket sets its own; 0 and 128 are EINVAL', () => {
+    const { a } = pair('linux-5.4', { 'net.ipv4.tcp_syn_retries': 4 });
+    const c = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+    expect(a.bsd.getsockopt(c, 'IPPROTO_TCP', 'TCP_SYNCNT')).toBe(4);
+    a.bsd.setsockopt(c, 'IPPROTO_TCP', 'TCP_SYNCNT', 9);
+    expect(a.bsd.getsockopt(c, 'IPPROTO_TCP', 'TCP_SYNCNT')).toBe(9);
+    expect(errno(() => a.bsd.setsockopt(c, 'IPPROTO_TCP', 'TCP_SYNCNT', 0))).toBe('EINVAL');
+    expect(errno(() => a.bsd.setsockopt(c, 'IPPROTO_TCP', 'TCP_SYNCNT', 128))).toBe('EINVAL');
   });
 });
 

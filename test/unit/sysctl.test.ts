@@ -565,6 +565,7 @@ describe('knobValues for the core', () => {
       tcp_rmem_default: 131072, ip_default_ttl: 64, rcv_wscale: 7, mss_default: 536,
       tcp_challenge_ack_limit: 1000,
       tcp_cc_default: 1, // net.ipv4.tcp_congestion_control cubic
+      tcp_syn_retries: 6,
     };
     for (const name of KNOBS) expect(k[name], name).toBe(expected[name] ?? 0);
   });
@@ -634,7 +635,8 @@ describe('knobValues for the core', () => {
     expect(KNOB.linux_init_rwnd).toBe(32);
     expect(KNOB.ack_unsent_challenge).toBe(36);
     expect(KNOB.link_mtu).toBe(37);
-    expect(KNOB.tcp_cc_default).toBe(KNOBS.length - 1);
+    expect(KNOB.tcp_cc_default).toBe(38);
+    expect(KNOB.tcp_syn_linear_timeouts).toBe(KNOBS.length - 1);
   });
 });
 
