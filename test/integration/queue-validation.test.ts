@@ -92,6 +92,7 @@ describe('wtcp bench queue agrees with this machine\'s kernel (linux-6.18)', () 
     const load = { backlog: 4, rate: 0, n: 20, durationS: 1, giveupS: 5, arrival: 'constant' as const };
     const [k, s] = await Promise.all([kernelRun(load), simRun(load)]);
     expect(s.outcomes).toEqual({ served: 0, refused: 0, reset: 0, 'timeout-connect': 15, 'timeout-queue': 5 });
+    console.info(`kernel ${JSON.stringify(k.outcomes)}\nsimulated ${JSON.stringify(s.outcomes)}`);
     expect(k.outcomes).toEqual(s.outcomes);
   }, 60_000);
 
@@ -103,6 +104,7 @@ describe('wtcp bench queue agrees with this machine\'s kernel (linux-6.18)', () 
       const [k, s] = await Promise.all([kernelRun(load), simRun(load)]);
       const tol = Math.max(3, Math.ceil(0.1 * load.n));
       const detail = `kernel ${JSON.stringify(k.outcomes)} vs simulated ${JSON.stringify(s.outcomes)}`;
+      console.info(`${load.name}: ${detail}; connected without retransmission: kernel ${noRetrans(k.latencies, load.n).toFixed(2)}, simulated ${noRetrans(s.latencies, load.n).toFixed(2)}`);
       for (const o of Object.keys(s.outcomes) as Outcome[]) {
         expect(Math.abs(k.outcomes[o] - s.outcomes[o]), `${o}: ${detail}`).toBeLessThanOrEqual(tol);
       }
