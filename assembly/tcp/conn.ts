@@ -32,7 +32,7 @@ import { tcpDispatch } from './input';
 import { bsdConnDropReset, bsdDropWithResetNoSocket } from './bsd43';
 import {
   sendInit, sendReset, sendStart, sendOnAck, sendOutput, sendTimer, sendWrite, sendSpace, txFree, effMss,
-  cSndMax, cTxLen, cSndBuf, cSrtt, cRto, CF_ACTIVE, CF_FIN_QUEUED, CF_NODELAY, CF_SHUT_RD, CF_WR_BLOCKED,
+  cSndMax, cTxLen, cSndBuf, cSrtt, cRto, CF_SNDBUF_LOCK, CF_ACTIVE, CF_FIN_QUEUED, CF_NODELAY, CF_SHUT_RD, CF_WR_BLOCKED,
 } from './send';
 import { ccCwnd, ccSetAlgo, ccAlgo } from './cc';
 import { kaInit, kaReset, kaCancel, kaHeard, kaSet, kaSetOpt, kaGetOpt } from './keepalive';
@@ -948,6 +948,7 @@ export function connSetOpt(c: i32, opt: i32, value: i32): i32 {
       let v = value < 2048 ? 2048 : value;
       if (v > 4 << 20) v = 4 << 20;
       unchecked(cSndBuf[c] = v);
+      unchecked(cFlags[c] = unchecked(cFlags[c]) | CF_SNDBUF_LOCK);   // no automatic sizing from now on
       return 0;
     }
     case 7: {

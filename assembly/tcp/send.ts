@@ -52,9 +52,14 @@ import { optSackN } from './segment';
 @inline export const CF_RTT: u32 = 0x40000;        // one segment is being timed (no timestamps)
 @inline export const CF_PERSIST: u32 = 0x80000;    // the connection timer is the persist (probe) timer
 
+@inline export const CF_SNDBUF_LOCK: u32 = 0x2000000; // SO_SNDBUF was set: no automatic sizing (Linux SOCK_SNDBUF_LOCK)
+
 /** Linux tcp_wmem[1]: the default send buffer (SO_SNDBUF may change it per socket). */
 @inline export const SNDBUF_DEFAULT: i32 = 16384;
-@inline const SNDBUF_MAX: i32 = 4 * 1024 * 1024;
+@inline const SNDBUF_FREEBSD: i32 = 32768;        // net.inet.tcp.sendspace
+@inline const SNDBUF_BSD43: i32 = 4096;           // tcp_sendspace (tcp_usrreq.c)
+@inline const SNDBUF_MAX: i32 = 4 * 1024 * 1024;  // Linux tcp_wmem[2]
+@inline const SNDBUF_MAX_FREEBSD: i32 = 2 * 1024 * 1024;  // net.inet.tcp.sendbuf_max
 @inline const RTO_INIT: u32 = 1000;       // RFC 6298 §2.1 (Linux TCP_TIMEOUT_INIT)
 @inline const RTO_MAX: u32 = 120000;      // Linux TCP_RTO_MAX; FreeBSD TCPTV_REXMTMAX is 64 s
 @inline const RETRIES2: u8 = 15;          // Linux tcp_retries2 / FreeBSD TCP_MAXRXTSHIFT + 3 (close enough)
@@ -96,7 +101,8 @@ export function sendInit(n: i32): void {
 export function sendReset(c: i32): void {
   txFree(c);
   ccReset(c);
-  unchecked(cSndBuf[c] = SNDBUF_DEFAULT);
+  const fam = knob(K_FAMILY);
+  unchecked(cSndBuf[c] = fam == FAMILY_LINUX ? SNDBUF_DEFAULT : fam == FAMILY_FREEBSD ? SNDBUF_FREEBSD : SNDBUF_BSD43);
   unchecked(cSrtt[c] = 0); unchecked(cRttvar[c] = 0); unchecked(cRto[c] = RTO_INIT);
   unchecked(cSndWl1[c] = 0); unchecked(cSndWl2[c] = 0); unchecked(cSndMax[c] = 0);
 }
@@ -118,8 +124,25 @@ export function txFree(c: i32): void {
   sbRelease(c);
 }
 
-/** Room left in the send buffer. */
+/**
+ * Room left in the send buffer. Unless SO_SNDBUF fixed its size, the buffer grows with the
+ * connection, as both OSes size it automatically: Linux tcp_sndbuf_expand() makes room for two
+ * congestion windows of segments, up to tcp_wmem[2]; FreeBSD's sendbuf_auto grows it while the send
+ * window keeps up with what is queued, up to sendbuf_max. Modelled (in payload bytes) as twice the
+ * usable window, never shrinking. 4.3BSD's buffer is fixed.
+ */
 export function sendSpace(c: i32): i32 {
+  if ((unchecked(cFlags[c]) & CF_SNDBUF_LOCK) == 0) {
+    const fam = knob(K_FAMILY);
+    if (fam != FAMILY_BSD43) {
+      let w = <u64>unchecked(cCwnd[c]);
+      if (fam == FAMILY_FREEBSD && <u64>unchecked(cSndWnd[c]) < w) w = <u64>unchecked(cSndWnd[c]);
+      const cap = <u64>(fam == FAMILY_LINUX ? SNDBUF_MAX : SNDBUF_MAX_FREEBSD);
+      let auto = w << 1;
+      if (auto > cap) auto = cap;
+      if (<i32>auto > unchecked(cSndBuf[c])) unchecked(cSndBuf[c] = <i32>auto);
+    }
+  }
   const s = unchecked(cSndBuf[c]) - unchecked(cTxLen[c]);
   return s > 0 ? s : 0;
 }

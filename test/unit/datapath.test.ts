@@ -323,13 +323,13 @@ describe('data transfer', () => {
     expect(env.a.core.counter('TcpRetransSegs')).toBeGreaterThan(0);
   });
 
-  it('send() takes at most the send buffer (16 KiB on Linux), then EAGAIN; sendAsync waits for room', async () => {
+  it('send() takes at most the send buffer (Linux: two initial windows, 2 x 10 x 1448), then EAGAIN; sendAsync waits for room', async () => {
     const env = await connected();
     const { a, b, c, s, clock } = env;
-    // stop the receiver's ACKs from reaching A? no: just fill faster than one call can drain
+    // fill faster than one call can drain: the buffer is what tcp_sndbuf_expand allows at the start
     const big = pattern(100_000, 5);
     const n = a.bsd.send(c, big);
-    expect(n).toBe(16384);
+    expect(n).toBe(2 * 10 * 1448);
     expect(errno(() => a.bsd.send(c, big))).toBe('EAGAIN');
     const p = a.bsd.sendAsync(c, big.subarray(n));
     const got: Uint8Array[] = [];
@@ -362,6 +362,34 @@ describe('data transfer', () => {
     }
     expect(sha(got)).toBe(sha([data]));
   }, 60_000);
+});
+
+describe('send buffer sizing', () => {
+  it('grows with the congestion window unless SO_SNDBUF fixes it (Linux tcp_sndbuf_expand, SOCK_SNDBUF_LOCK)', async () => {
+    const env = await connected();
+    const { a, b, c, s, clock } = env;
+    const data = pattern(4 << 20, 11);
+    const got: Uint8Array[] = [];
+    let off = 0;
+    let most = 0;
+    for (let i = 0; i < 20_000 && got.reduce((x, g) => x + g.length, 0) < data.length; i++) {
+      if (off < data.length) {
+        const n = errno(() => { off += a.bsd.send(c, data.subarray(off)); });
+        if (n !== 'OK' && n !== 'EAGAIN') throw new Error(n);
+      }
+      most = Math.max(most, off - got.reduce((x, g) => x + g.length, 0));
+      await clock.advanceAsync(1, settle);
+      drain(b, s, got);
+    }
+    expect(sha(got)).toBe(sha([data]));
+    // far beyond the 16 KiB it started from: the buffer followed the window
+    expect(most).toBeGreaterThan(256 * 1024);
+
+    const env2 = await connected();
+    env2.a.bsd.setsockopt(env2.c, 'SOL_SOCKET', 'SO_SNDBUF', 8192); // Linux doubles it: 16384
+    const taken = env2.a.bsd.send(env2.c, pattern(100_000, 3));
+    expect(taken).toBeLessThanOrEqual(16384);
+  });
 });
 
 describe('bounded memory', () => {
