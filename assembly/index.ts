@@ -21,4 +21,4 @@ export {
 } from './tcp/listener';
 export { connGet, connRead, connClose, connAbort, connWrite, connShutdown, connSetOpt, connGetOpt } from './tcp/conn';
 export { connConnect } from './tcp/connect';
-export { connCcInfo } from './tcp/send';
+export { connCcInfo, outputBlocked, outputResume } from './tcp/send';

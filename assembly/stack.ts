@@ -71,6 +71,9 @@ export function outputBegin(iface: i32, maxLen: i32): usize {
   store<u16>(rec + 2, <u16>iface);
   return rec + 4;
 }
+/** Bytes left in the output area (the data path stops sending, rather than lose frames, when a segment would not fit). */
+export function outputRoom(): i32 { return OUTPUT_CAP - outUsed; }
+
 /** Finish the frame started by outputBegin with its real length. */
 export function outputCommit(len: i32): void {
   const rec = outBuf + <usize>outUsed;

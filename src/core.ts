@@ -35,6 +35,10 @@ export interface CoreExports {
   outputLen(): number;
   outputCount(): number;
   outputReset(): void;
+  /** connections waiting for room in the output area */
+  outputBlocked(): number;
+  /** let them go on (after the host drained the area) */
+  outputResume(): void;
   eventsPtr(): number;
   eventsCount(): number;
   eventsReset(): void;
@@ -73,7 +77,7 @@ export const CORE_FUNCTIONS = [
   'poll', 'nextTimer', 'scratchPtr', 'scratchCap', 'memoryBytes', 'listenerOpen',
   'listenerSetBacklog', 'listenerClose', 'listenerSet', 'listenerGet', 'listenerAccept', 'portUsage',
   'connGet', 'connRead', 'connClose', 'connAbort', 'connConnect', 'connWrite', 'connShutdown',
-  'connSetOpt', 'connGetOpt', 'connCcInfo',
+  'connSetOpt', 'connGetOpt', 'connCcInfo', 'outputBlocked', 'outputResume',
 ] as const satisfies readonly (keyof CoreExports)[];
 
 /** listenerSet options (assembly/tcp/listener.ts). */

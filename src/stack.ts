@@ -457,6 +457,11 @@ export class Stack {
       do {
         this.#again = false;
         this.core.drainOutput(this.#sendOut);
+        // connections that stopped because the transmit area was full go on now that it is empty
+        if (this.core.x.outputBlocked() > 0) {
+          this.core.x.outputResume();
+          this.#again = true;
+        }
         const { events, lost } = this.core.takeEvents();
         for (let i = 0; i + 2 < events.length; i += 3) {
           this.#dispatch(events[i] as number, events[i + 1] as number, events[i + 2] as number);

@@ -14,7 +14,7 @@
 // holes, new data or a rescue segment while cwnd - pipe >= 1 SMSS; SND.NXT stays at SND.MAX. An RTO
 // with SACKed data retransmits only the holes (RFC 6675 §5.1: the scoreboard is kept). Without SACK,
 // NewReno fast recovery and go-back-N after an RTO, as before.
-import { NOW, knob, count, postEvent } from '../stack';
+import { NOW, knob, count, postEvent, outputRoom } from '../stack';
 import {
   K_FAMILY, FAMILY_LINUX, FAMILY_FREEBSD, FAMILY_BSD43,
   C_TCP_RETRANS_SEGS, C_TCP_TIMEOUTS, C_NO_MEMORY, EV_WRITABLE, E_TIMEDOUT,
@@ -53,6 +53,41 @@ import { optSackN } from './segment';
 @inline export const CF_PERSIST: u32 = 0x80000;    // the connection timer is the persist (probe) timer
 
 @inline export const CF_SNDBUF_LOCK: u32 = 0x2000000; // SO_SNDBUF was set: no automatic sizing (Linux SOCK_SNDBUF_LOCK)
+@inline const CF_OUT_BLOCKED: u32 = 0x4000000;  // stopped because the output area was full: on the resume list
+
+// Connections that stopped sending because the output area (the transmit ring) was full. The host
+// drains the area and calls outputResume(), which lets them go on: a burst larger than the area
+// waits instead of being dropped and retransmitted. A full list falls back to losing the frames.
+@inline const RESUME_CAP: i32 = 4096;
+const resumeList = new StaticArray<i32>(RESUME_CAP);
+let resumeN: i32 = 0;
+
+/** Room for one more full segment of `c` in the output area; if not, put `c` on the resume list. */
+function outputFits(c: i32, mss: i32): bool {
+  if (outputRoom() >= mss + 128) return true;
+  const f = unchecked(cFlags[c]);
+  if ((f & CF_OUT_BLOCKED) != 0) return false;
+  if (resumeN >= RESUME_CAP) return true;   // list full: send and let the area drop it (counted)
+  unchecked(cFlags[c] = f | CF_OUT_BLOCKED);
+  unchecked(resumeList[resumeN++] = c);
+  return false;
+}
+
+/** Connections waiting for room in the output area. */
+export function outputBlocked(): i32 { return resumeN; }
+
+/** After the host drained the output area: let the connections that stopped go on (in order). */
+export function outputResume(): void {
+  const n = resumeN;
+  resumeN = 0;
+  for (let i = 0; i < n; i++) {
+    const c = unchecked(resumeList[i]);
+    const f = unchecked(cFlags[c]);
+    if ((f & CF_OUT_BLOCKED) == 0) continue;
+    unchecked(cFlags[c] = f & ~CF_OUT_BLOCKED);
+    if ((f & CF_LIVE) != 0) sendOutput(c);
+  }
+}
 
 /** Linux tcp_wmem[1]: the default send buffer (SO_SNDBUF may change it per socket). */
 @inline export const SNDBUF_DEFAULT: i32 = 16384;
@@ -275,6 +310,7 @@ function windowOutput(c: i32): bool {
   for (let guard = 0; guard < 4096; guard++) {
     const f = unchecked(cFlags[c]);
     if ((f & CF_FIN_SENT) != 0) break;
+    if (!outputFits(c, mss)) break;   // the transmit area is full: go on once the host drained it
     const una = unchecked(cSndUna[c]);
     let nxt = unchecked(cSndNxt[c]);
     const txLen = unchecked(cTxLen[c]);
@@ -339,6 +375,7 @@ function sackOutput(c: i32): bool {
   let sent = false;
   for (let guard = 0; guard < 4096; guard++) {
     if (<u64>pipe + <u64>mss > <u64>cw) break;
+    if (!outputFits(c, mss)) break;
     const f = unchecked(cFlags[c]);
     const nxt = unchecked(cSndNxt[c]), max = unchecked(cSndMax[c]);
     const avail = unchecked(cTxLen[c]) - <i32>(nxt - una);
