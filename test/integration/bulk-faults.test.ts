@@ -18,7 +18,6 @@ import { MemoryLink } from '../../src/links/memory.js';
 import { FaultLink, type FaultSpec, type FaultEvent } from '../../src/links/fault.js';
 import type { Link } from '../../src/links/link.js';
 import { VirtualClock } from '../../src/clock.js';
-import { SocketError } from '../../src/bsd.js';
 import { ConnField, ConnState } from '../../src/core.js';
 
 const MB = 1024 * 1024;
@@ -70,6 +69,8 @@ const RST = 0x04;
  */
 class Wire implements Link {
   retransmissions = 0;
+  /** segments without data, SYN or FIN whose sequence number is below the highest one sent */
+  ackBelowMax = 0;
   frames = 0;
   rsts = 0;
   fins = 0;
@@ -88,6 +89,10 @@ class Wire implements Link {
         if (again) this.retransmissions++;
         else if (t.flags & FIN) this.fins++;
         if (this.#high === undefined || ((end - this.#high) | 0) > 0) this.#high = end;
+      } else if (!(t.flags & RST) && this.#high !== undefined && ((t.seq - this.#high) | 0) < 0) {
+        // a bare ACK carries SND.MAX, also after a timeout rewound SND.NXT (only a zero-window
+        // probe, SND.UNA - 1, is below it)
+        if (((t.seq + 1 - this.#high) | 0) !== 0 || t.len !== 0) this.ackBelowMax++;
       }
     }
     this.inner.send(frame);
@@ -134,9 +139,27 @@ function faultTally() {
   return { t, onFault };
 }
 
-const settle = () => new Promise<void>((r) => setImmediate(r));
+/**
+ * Wait until every microtask queued so far has run, and every microtask those queue in turn: the
+ * in-memory links deliver on microtasks and the stacks hand frames to the core on microtasks, and
+ * the applications' async calls continue on microtasks. process.nextTick callbacks run only once
+ * the microtask queue is empty (Node's processTicksAndRejections), so this settles everything that
+ * a clock step started without a trip through the event loop (which would cost an epoll_wait per
+ * step: a third of the time with setImmediate).
+ */
+const settle = () => new Promise<void>((r) => process.nextTick(r));
+/** One full event-loop turn, now and then, so that vitest's own timers and I/O are not starved. */
+const macrotask = () => new Promise<void>((r) => setImmediate(r));
 
-async function bulkRun(name: string, seed: number, spec: FaultSpec): Promise<RunStats> {
+interface RunOptions {
+  /** bytes each way [TOTAL] */
+  bytes?: number;
+  /** every frame lost, both ways, from `at` ms after the handshake for `ms` ms */
+  outage?: { at: number; ms: number };
+}
+
+async function bulkRun(name: string, seed: number, spec: FaultSpec, opts: RunOptions = {}): Promise<RunStats> {
+  const bytes = opts.bytes ?? TOTAL;
   const t0 = performance.now();
   const clock = new VirtualClock();
   const [ma, mb] = MemoryLink.pair();
@@ -160,6 +183,7 @@ async function bulkRun(name: string, seed: number, spec: FaultSpec): Promise<Run
       if (!clock.step(end)) throw new Error(`${name}: ${what}: nothing left to run at ${clock.now()} ms (virtual)`);
       steps++;
       await settle();
+      if ((steps & 1023) === 0) await macrotask();
     }
   }
 
@@ -181,62 +205,58 @@ async function bulkRun(name: string, seed: number, spec: FaultSpec): Promise<Run
       st.bsd.setsockopt(fd, 'SOL_SOCKET', 'SO_SNDBUF', 212992);
       st.bsd.setsockopt(fd, 'SOL_SOCKET', 'SO_RCVBUF', 212992);
     }
-    const ends = [
-      { st: a, fd: c, src: new Source(TOTAL, 0xa1), rx: createHash('sha256'), got: 0, pending: null as Uint8Array | null, shut: false, eof: false },
-      { st: b, fd: s, src: new Source(TOTAL, 0xb2), rx: createHash('sha256'), got: 0, pending: null as Uint8Array | null, shut: false, eof: false },
-    ];
-    const work = (): void => {
-      for (const e of ends) {
-        // write until the send buffer is full; shutdown(SHUT_WR) once everything is in it
-        while (!e.shut) {
-          if (!e.pending) e.pending = e.src.next();
-          if (!e.pending) {
-            e.st.bsd.shutdown(e.fd, 'SHUT_WR');
-            e.shut = true;
-            break;
-          }
-          let n: number;
-          try {
-            n = e.st.bsd.send(e.fd, e.pending);
-          } catch (err) {
-            if (err instanceof SocketError && err.code === 'EAGAIN') break;
-            throw err;
-          }
-          e.pending = n === e.pending.length ? null : e.pending.subarray(n);
-          if (e.pending) break;
+    if (opts.outage) {
+      const { at, ms } = opts.outage;
+      const black = { ...spec, loss: 1 };
+      clock.setTimeout(() => { fa.configure({ tx: black }); fb.configure({ tx: black }); }, at);
+      clock.setTimeout(() => { fa.configure({ tx: spec }); fb.configure({ tx: spec }); }, at + ms);
+    }
+    const ends = [a, b].map((st, i) => ({
+      st,
+      fd: i === 0 ? c : s,
+      src: new Source(bytes, 0xa1 + i),
+      rx: createHash('sha256'),
+      got: 0,
+      shut: false,
+      eof: false,
+    }));
+    // the applications: a writer (sendAsync: waits while the send buffer is full, then shutdown
+    // SHUT_WR) and a reader (recvAsync until end of stream) on each side
+    let failure: unknown;
+    for (const e of ends) {
+      void (async () => {
+        for (let piece = e.src.next(); piece; piece = e.src.next()) await e.st.bsd.sendAsync(e.fd, piece);
+        e.st.bsd.shutdown(e.fd, 'SHUT_WR');
+        e.shut = true;
+      })().catch((err: unknown) => { failure ??= err; });
+      void (async () => {
+        for (;;) {
+          const d = await e.st.bsd.recvAsync(e.fd, 1 << 20);
+          if (d.length === 0) break;
+          e.rx.update(d);
+          e.got += d.length;
         }
-        // read everything there is
-        while (!e.eof) {
-          let d: Uint8Array;
-          try {
-            d = e.st.bsd.recv(e.fd, 1 << 20);
-          } catch (err) {
-            if (err instanceof SocketError && err.code === 'EAGAIN') break;
-            throw err;
-          }
-          if (d.length === 0) e.eof = true;
-          else {
-            e.rx.update(d);
-            e.got += d.length;
-          }
-        }
-      }
+        e.eof = true;
+      })().catch((err: unknown) => { failure ??= err; });
+    }
+    const transferred = (): boolean => {
+      if (failure) throw failure;
+      return ends.every((e) => e.eof && e.shut);
     };
-    const transferred = () => ends.every((e) => e.eof && e.shut);
     // the data phase: 100 MB each way, then both FINs (virtual-time limit: 2 hours)
-    await until(() => { work(); return transferred(); }, 7_200_000, 'transfer');
+    await until(transferred, 7_200_000, 'transfer');
     const virtualMs = clock.now();
 
     // --- the data arrived intact, both ways
-    const [ea, eb] = ends as [typeof ends[0], typeof ends[0]];
-    expect(eb.got, 'A -> B bytes').toBe(TOTAL);
-    expect(ea.got, 'B -> A bytes').toBe(TOTAL);
+    const [ea, eb] = ends as [(typeof ends)[0], (typeof ends)[0]];
+    expect(eb.got, 'A -> B bytes').toBe(bytes);
+    expect(ea.got, 'B -> A bytes').toBe(bytes);
     expect(eb.rx.digest('hex'), 'A -> B sha256').toBe(ea.src.hash.digest('hex'));
     expect(ea.rx.digest('hex'), 'B -> A sha256').toBe(eb.src.hash.digest('hex'));
 
     // --- the close: both FINs sent and acknowledged; one side waits in TIME-WAIT (or both, after a
     // simultaneous close), the other is done
-    const conns = [a, b].map((st, i) => ({ st, conn: st.bsd.connIndex((ends[i] as typeof ends[0]).fd) }));
+    const conns = ends.map(({ st, fd }) => ({ st, conn: st.bsd.connIndex(fd) }));
     await until(() => conns.every(({ st, conn }) => {
       const state = st.core.x.connGet(conn, ConnField.State);
       return state === ConnState.TimeWait || state === ConnState.Closed;
@@ -262,6 +282,7 @@ async function bulkRun(name: string, seed: number, spec: FaultSpec): Promise<Run
       expect(k.TcpEstabResets, `${who} TcpEstabResets`).toBe(0);
       expect(k.TcpOutRsts, `${who} TcpOutRsts`).toBe(0);
       expect(w.rsts, `${who} RSTs on the wire`).toBe(0);
+      expect(w.ackBelowMax, `${who} ACKs with a sequence number below SND.MAX`).toBe(0);
       // the counter counts exactly the segments a capture shows as retransmissions
       expect(k.TcpRetransSegs, `${who} TcpRetransSegs = retransmissions on the wire`).toBe(w.retransmissions);
       expect(k.TcpCurrEstab, `${who} TcpCurrEstab`).toBe(0);
@@ -289,7 +310,7 @@ async function bulkRun(name: string, seed: number, spec: FaultSpec): Promise<Run
     const stats = { wallMs: Math.round(performance.now() - t0), virtualMs: Math.round(virtualMs), steps, frames: wa.frames + wb.frames };
     const faults = (x: typeof fa.counters.tx) => `lost ${x.lost}, duplicated ${x.duplicated}, corrupted ${x.corrupted}, reordered ${x.reordered}, queue drops ${x.queueDrops}`;
     console.log(
-      `${name}: ${TOTAL / MB} MB each way in ${stats.wallMs} ms wall, ${stats.virtualMs} ms virtual, ${steps} clock steps, ${stats.frames} frames\n` +
+      `${name}: ${bytes / MB} MB each way in ${stats.wallMs} ms wall, ${stats.virtualMs} ms virtual, ${steps} clock steps, ${stats.frames} frames\n` +
       `  A->B faults: ${faults(fa.counters.tx)}; A TcpRetransSegs ${ca.TcpRetransSegs}, TCPTimeouts ${ca.TcpExtTCPTimeouts}; B IpInHdrErrors ${cb.IpInHdrErrors}, TcpInCsumErrors ${cb.TcpInCsumErrors}\n` +
       `  B->A faults: ${faults(fb.counters.tx)}; B TcpRetransSegs ${cb.TcpRetransSegs}, TCPTimeouts ${cb.TcpExtTCPTimeouts}; A IpInHdrErrors ${ca.IpInHdrErrors}, TcpInCsumErrors ${ca.TcpInCsumErrors}`,
     );
@@ -311,6 +332,15 @@ describe(`${TOTAL / MB} MB each way at once over a seeded FaultLink (VirtualCloc
 
   it('1 % loss with reordering, 5-10 ms delay with jitter', async () => {
     await bulkRun('1 % loss', 2, { loss: 0.01, reorder: { probability: 0.02, gap: 3 }, delay: { ms: 5, jitter: 5 } });
+  }, TIMEOUT);
+
+  it('both ends time out at once (3 s outage both ways while data is in flight) and recover', async () => {
+    // Frames already past the loss stage still arrive, their ACKs are lost: each end times out and
+    // rewinds SND.NXT below what the other has received. Bare ACKs that carried the rewound SND.NXT
+    // were below the peer's window, dropped unread and answered by ACKs from the same state: the two
+    // ends exchanged ACKs for ever and the transfer never finished (conn.ts connSendAck, fixed).
+    const stats = await bulkRun('outage', 4, { delay: 10, rate: { bytesPerSecond: 12_500_000 } }, { bytes: 8 * MB, outage: { at: 300, ms: 3000 } });
+    expect(stats.virtualMs).toBeLessThan(60_000);
   }, TIMEOUT);
 
   it('5 % loss with reordering, duplication and corruption, 10-20 ms delay with jitter', async () => {
