@@ -69,6 +69,10 @@ const RST = 0x04;
  */
 class Wire implements Link {
   retransmissions = 0;
+  /** RSTs sent while the sender's connection was not yet closed (CLOSED, TIME-WAIT or freed) */
+  rstsEarly = 0;
+  /** says whether the sender's connection is over (set once it exists) */
+  closed: (() => boolean) | undefined;
   /** segments without data, SYN or FIN whose sequence number is below the highest one sent */
   ackBelowMax = 0;
   frames = 0;
@@ -81,7 +85,10 @@ class Wire implements Link {
     this.frames++;
     const t = tcpOf(frame);
     if (t) {
-      if (t.flags & RST) this.rsts++;
+      if (t.flags & RST) {
+        this.rsts++;
+        if (!this.closed?.()) this.rstsEarly++;
+      }
       const space = t.len + (t.flags & SYN ? 1 : 0) + (t.flags & FIN ? 1 : 0);
       if (space > 0) {
         const end = (t.seq + space) >>> 0;
@@ -211,6 +218,13 @@ async function bulkRun(name: string, seed: number, spec: FaultSpec, opts: RunOpt
       clock.setTimeout(() => { fa.configure({ tx: black }); fb.configure({ tx: black }); }, at);
       clock.setTimeout(() => { fa.configure({ tx: spec }); fb.configure({ tx: spec }); }, at + ms);
     }
+    for (const [w, st, fd] of [[wa, a, c], [wb, b, s]] as const) {
+      const conn = st.bsd.connIndex(fd);
+      w.closed = () => {
+        const state = st.core.x.connGet(conn, ConnField.State);
+        return state === ConnState.Closed || state === ConnState.TimeWait || state === -1;
+      };
+    }
     const ends = [a, b].map((st, i) => ({
       st,
       fd: i === 0 ? c : s,
@@ -255,14 +269,18 @@ async function bulkRun(name: string, seed: number, spec: FaultSpec, opts: RunOpt
     expect(ea.rx.digest('hex'), 'B -> A sha256').toBe(eb.src.hash.digest('hex'));
 
     // --- the close: both FINs sent and acknowledged; one side waits in TIME-WAIT (or both, after a
-    // simultaneous close), the other is done
+    // simultaneous close), the other is done (CLOSED: the descriptors are still open)
     const conns = ends.map(({ st, fd }) => ({ st, conn: st.bsd.connIndex(fd) }));
     await until(() => conns.every(({ st, conn }) => {
       const state = st.core.x.connGet(conn, ConnField.State);
       return state === ConnState.TimeWait || state === ConnState.Closed;
     }), 600_000, 'FIN exchange');
     const states = conns.map(({ st, conn }) => st.core.x.connGet(conn, ConnField.State));
-    expect(states.filter((x) => x === ConnState.TimeWait).length, `states ${states}`).toBeGreaterThanOrEqual(1);
+    // A duplicated or late segment (the final ACK again, an older ACK overtaken by it) that reaches
+    // the side already CLOSED finds no connection and is answered with a RST, as Linux does; a RST
+    // that reaches TIME-WAIT ends it (RFC 1337's hazard, Linux's default). Those are the only RSTs
+    // allowed: sent once the sender's connection was over (Wire.rstsEarly).
+    expect(states.includes(ConnState.TimeWait) || wa.rsts + wb.rsts > 0, `states ${states}`).toBe(true);
     expect(wa.fins, 'A sent its FIN').toBe(1);
     expect(wb.fins, 'B sent its FIN').toBe(1);
     for (const { st, conn } of conns) {
@@ -275,16 +293,26 @@ async function bulkRun(name: string, seed: number, spec: FaultSpec, opts: RunOpt
     // TIME-WAIT ends (60 s) and both records are freed
     await until(() => conns.every(({ st, conn }) => st.core.x.connGet(conn, ConnField.State) === -1), 120_000, 'TIME-WAIT');
 
-    // --- counters
+    // --- counters (every frame still held by a fault stage delivered first)
+    fa.flush();
+    fb.flush();
+    await settle();
+    expect(fa.pending + fb.pending).toBe(0);
     const ca = a.counters();
     const cb = b.counters();
     for (const [who, k, w] of [['A', ca, wa], ['B', cb, wb]] as const) {
       expect(k.TcpEstabResets, `${who} TcpEstabResets`).toBe(0);
-      expect(k.TcpOutRsts, `${who} TcpOutRsts`).toBe(0);
-      expect(w.rsts, `${who} RSTs on the wire`).toBe(0);
+      expect(k.TcpOutRsts, `${who} TcpOutRsts = RSTs on the wire`).toBe(w.rsts);
+      expect(w.rstsEarly, `${who} RSTs sent while its connection was open`).toBe(0);
       expect(w.ackBelowMax, `${who} ACKs with a sequence number below SND.MAX`).toBe(0);
-      // the counter counts exactly the segments a capture shows as retransmissions
-      expect(k.TcpRetransSegs, `${who} TcpRetransSegs = retransmissions on the wire`).toBe(w.retransmissions);
+      // the counter counts the segments a capture shows as retransmissions, plus any that never
+      // reached the wire: a segment waiting for an ARP reply that was lost is dropped when the
+      // resolution gives up (WtcpArpUnresolved, WtcpArpQueueDrops), as a kernel's neighbour queue
+      // drops it, after TCP counted it (a SYN sent again while the first ARP request is lost)
+      const arpDropped = k.WtcpArpUnresolved + k.WtcpArpQueueDrops;
+      expect(k.TcpRetransSegs - w.retransmissions, `${who} TcpRetransSegs ${k.TcpRetransSegs} vs retransmissions on the wire ${w.retransmissions} (${arpDropped} frames dropped unresolved)`)
+        .toBeGreaterThanOrEqual(0);
+      expect(k.TcpRetransSegs - w.retransmissions).toBeLessThanOrEqual(arpDropped);
       expect(k.TcpCurrEstab, `${who} TcpCurrEstab`).toBe(0);
     }
     expect(a.rxDropped + b.rxDropped, 'frames lost in the host').toBe(0);
@@ -325,13 +353,27 @@ async function bulkRun(name: string, seed: number, spec: FaultSpec, opts: RunOpt
 
 const TIMEOUT = 300_000;
 
+// Not part of the suite: BULK_SWEEP=from,to,loss [SWEEP_KB=256] runs the same checks over many seeds
+// with small transfers and harsher faults (duplication 2 %, corruption 1 %, reordering 5 %), the way
+// the assertions above were shaken out (seeds 1-150 at 20 % loss and 200-300 at 5 % with 4 MiB pass).
+if (process.env.BULK_SWEEP) {
+  const [from, to, loss] = process.env.BULK_SWEEP.split(',').map(Number) as [number, number, number];
+  describe('sweep', () => {
+    for (let seed = from; seed <= to; seed++) {
+      it(`seed ${seed}`, async () => {
+        await bulkRun(`sweep ${seed}`, seed, { loss, duplicate: 0.02, corrupt: 0.01, reorder: { probability: 0.05, gap: 3, timeout: 30 }, delay: { ms: 5, jitter: 10 } }, { bytes: Number(process.env.SWEEP_KB ?? 256) * 1024 });
+      }, TIMEOUT);
+    }
+  });
+}
+
 describe(`${TOTAL / MB} MB each way at once over a seeded FaultLink (VirtualClock)`, () => {
   it('no loss: 10 ms delay each way, 100 Mbit/s', async () => {
     await bulkRun('0 % loss', 1, { delay: 10, rate: { bytesPerSecond: 12_500_000, queueFrames: 1000 } });
   }, TIMEOUT);
 
   it('1 % loss with reordering, 5-10 ms delay with jitter', async () => {
-    await bulkRun('1 % loss', 2, { loss: 0.01, reorder: { probability: 0.02, gap: 3 }, delay: { ms: 5, jitter: 5 } });
+    await bulkRun('1 % loss', 2, { loss: 0.01, reorder: { probability: 0.02, gap: 3, timeout: 30 }, delay: { ms: 5, jitter: 5 } });
   }, TIMEOUT);
 
   it('both ends time out at once (3 s outage both ways while data is in flight) and recover', async () => {
@@ -348,7 +390,7 @@ describe(`${TOTAL / MB} MB each way at once over a seeded FaultLink (VirtualCloc
       loss: 0.05,
       duplicate: 0.01,
       corrupt: 0.005,
-      reorder: { probability: 0.02, gap: 3 },
+      reorder: { probability: 0.02, gap: 3, timeout: 30 },
       delay: { ms: 10, jitter: 10 },
     });
   }, TIMEOUT);
