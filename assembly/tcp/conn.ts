@@ -316,7 +316,12 @@ export function connRcvWindow(c: i32): u32 {
  * tcp_output uses snd_max for a segment with no data, SYN or FIN; Linux never rewinds snd_nxt.
  */
 @inline function ctlSeq(c: i32): u32 {
-  const nxt = unchecked(cSndNxt[c]), max = unchecked(cSndMax[c]);
+  const nxt = unchecked(cSndNxt[c]);
+  // SND.MAX is kept from the handshake's end on (connEstablish -> sendStart); before that (an
+  // active open's SYN-SENT or SYN-RECEIVED) it is not set and nothing was rewound
+  const st = unchecked(cState[c]);
+  if (st == ST_SYN_SENT || st == ST_SYN_RECEIVED || st == ST_CLOSED) return nxt;
+  const max = unchecked(cSndMax[c]);
   return seqGt(max, nxt) ? max : nxt;
 }
 
