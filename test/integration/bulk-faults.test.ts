@@ -113,6 +113,8 @@ interface RunStats {
   virtualMs: number;
   steps: number;
   frames: number;
+  /** retransmission timeouts of A and B */
+  timeouts: [number, number];
 }
 
 /** Counts each fault by kind, and losses of frames carrying TCP data (those must be retransmitted). */
@@ -335,7 +337,13 @@ async function bulkRun(name: string, seed: number, spec: FaultSpec, opts: RunOpt
       expect(lane.corrupted).toBe(tally.corruptedIp + tally.corruptedOther);
     }
 
-    const stats = { wallMs: Math.round(performance.now() - t0), virtualMs: Math.round(virtualMs), steps, frames: wa.frames + wb.frames };
+    const stats: RunStats = {
+      wallMs: Math.round(performance.now() - t0),
+      virtualMs: Math.round(virtualMs),
+      steps,
+      frames: wa.frames + wb.frames,
+      timeouts: [ca.TcpExtTCPTimeouts, cb.TcpExtTCPTimeouts],
+    };
     const faults = (x: typeof fa.counters.tx) => `lost ${x.lost}, duplicated ${x.duplicated}, corrupted ${x.corrupted}, reordered ${x.reordered}, queue drops ${x.queueDrops}`;
     console.log(
       `${name}: ${bytes / MB} MB each way in ${stats.wallMs} ms wall, ${stats.virtualMs} ms virtual, ${steps} clock steps, ${stats.frames} frames\n` +
@@ -382,6 +390,9 @@ describe(`${TOTAL / MB} MB each way at once over a seeded FaultLink (VirtualCloc
     // were below the peer's window, dropped unread and answered by ACKs from the same state: the two
     // ends exchanged ACKs for ever and the transfer never finished (conn.ts connSendAck, fixed).
     const stats = await bulkRun('outage', 4, { delay: 10, rate: { bytesPerSecond: 12_500_000 } }, { bytes: 8 * MB, outage: { at: 300, ms: 3000 } });
+    // both ends really timed out (and rewound SND.NXT), and the transfer still ended in seconds
+    expect(stats.timeouts[0]).toBeGreaterThan(0);
+    expect(stats.timeouts[1]).toBeGreaterThan(0);
     expect(stats.virtualMs).toBeLessThan(60_000);
   }, TIMEOUT);
 
