@@ -1642,6 +1642,12 @@ export class BsdSockets {
     return this.#fds.size;
   }
 
+  /** The core's connection handle of a connected descriptor (for tools and tests: connGet), or -1. */
+  connIndex(fd: number): number {
+    const e = this.#fds.get(fd);
+    return e?.kind === 'socket' ? e.sock.conn : -1;
+  }
+
   /** The core's listener index of a listening descriptor (for tools and tests), or -1. */
   listenerIndex(fd: number): number {
     const e = this.#fds.get(fd);

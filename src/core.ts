@@ -419,10 +419,14 @@ export class Core {
   /**
    * connWrite through the scratch area: bytes taken (0 when the send buffer is full or the
    * handshake is still running), or the core's negative errno (-32 EPIPE, -104 ECONNRESET, ...).
-   * Takes at most scratchCap bytes per call.
+   * Takes at most scratchCap bytes per call, and copies no more than the send buffer has room for
+   * (at least one byte, so that a full buffer still answers as connWrite does: 0 and a Writable
+   * event once room frees, or the connection's error): a large write into a nearly full buffer
+   * would otherwise copy 64 KiB to have a few hundred bytes taken.
    */
   write(conn: number, data: Uint8Array): number {
-    const n = Math.min(data.length, this.#scratchCap);
+    const room = this.x.connGet(conn, ConnField.SendSpace);
+    const n = Math.min(data.length, this.#scratchCap, Math.max(room, 1));
     const u8 = this.#views();
     u8.set(n === data.length ? data : data.subarray(0, n), this.#scratchPtr);
     return this.x.connWrite(conn, this.#scratchPtr, n);

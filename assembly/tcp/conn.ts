@@ -318,24 +318,42 @@ export function connRcvWindow(c: i32): u32 {
   return used >= buf ? 0 : buf - used;
 }
 
-/** Send a bare ACK <SEQ=SND.NXT><ACK=RCV.NXT> with our options. */
+/**
+ * The sequence number of a segment without data: SND.MAX, not SND.NXT. After a retransmission
+ * timeout send.ts rewinds SND.NXT to SND.UNA (go-back-N, as BSD's tcp_timer_rexmt does), and the
+ * peer may already have RCV.NXT above that: an ACK carrying the rewound SND.NXT would be below its
+ * window, unacceptable, dropped unread and answered with an ACK; with both ends rewound the two
+ * answer each other's ACKs for ever and neither learns what the other received. FreeBSD's
+ * tcp_output uses snd_max for a segment with no data, SYN or FIN; Linux never rewinds snd_nxt.
+ */
+@inline function ctlSeq(c: i32): u32 {
+  const nxt = unchecked(cSndNxt[c]);
+  // SND.MAX is kept from the handshake's end on (connEstablish -> sendStart); before that (an
+  // active open's SYN-SENT or SYN-RECEIVED) it is not set and nothing was rewound
+  const st = unchecked(cState[c]);
+  if (st == ST_SYN_SENT || st == ST_SYN_RECEIVED || st == ST_CLOSED) return nxt;
+  const max = unchecked(cSndMax[c]);
+  return seqGt(max, nxt) ? max : nxt;
+}
+
+/** Send a bare ACK <SEQ=SND.MAX><ACK=RCV.NXT> with our options. */
 export function connSendAck(c: i32, flags: u32): void {
   optReset();
   if ((unchecked(cFlags[c]) & CF_TS) != 0) { optNop(); optNop(); optTsW(tsNow(c), unchecked(cTsRecent[c])); }
   if ((unchecked(cFlags[c]) & CF_SACK) != 0 && oooHeld(c)) sackOptions(c);
   tcpSend(<i32>unchecked(cIface[c]), unchecked(cLaddr[c]), unchecked(cRaddr[c]),
     <u32>unchecked(cLport[c]), <u32>unchecked(cRport[c]),
-    unchecked(cSndNxt[c]), unchecked(cRcvNxt[c]), flags,
+    ctlSeq(c), unchecked(cRcvNxt[c]), flags,
     rcvWindow(c) >> <u32>unchecked(cRcvWs[c]), 0, 0);
   ackSent(c);
 }
 
-/** Abort with RST|ACK <SEQ=SND.NXT><ACK=RCV.NXT> (tcp_send_active_reset / tcp_drop). */
+/** Abort with RST|ACK <SEQ=SND.MAX><ACK=RCV.NXT> (tcp_send_active_reset / tcp_drop). */
 export function connSendReset(c: i32): void {
   optReset();
   tcpSend(<i32>unchecked(cIface[c]), unchecked(cLaddr[c]), unchecked(cRaddr[c]),
     <u32>unchecked(cLport[c]), <u32>unchecked(cRport[c]),
-    unchecked(cSndNxt[c]), unchecked(cRcvNxt[c]), TH_RST | TH_ACK, 0, 0, 0);
+    ctlSeq(c), unchecked(cRcvNxt[c]), TH_RST | TH_ACK, 0, 0, 0);
 }
 
 /** The connection died (RST received or timed out); what happens to a queued one is per personality. */
