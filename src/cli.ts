@@ -298,6 +298,15 @@ observing:
 http serves: / (a greeting naming your address), /bytes/N (N bytes), /stats (the same JSON).
 `;
 
+/** Resolves on Ctrl-C or SIGTERM: the long-running commands then close what they opened. */
+function untilInterrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
 function hostPort(v: string, flag: string, minPort = 1): { host: string; port: number } {
   const m = /^(.*):(\d{1,5})$/.exec(v);
   const port = m ? Number(m[2]) : NaN;
@@ -369,11 +378,7 @@ async function cmdServe(argv: string[]): Promise<number> {
       (flags.pcap ? `wtcp serve: capturing to ${String(flags.pcap)}\n` : ''),
     );
   }
-  await new Promise<void>((resolve) => {
-    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilInterrupted();
   await served.close();
   return 0;
 }
@@ -414,11 +419,7 @@ async function cmdRelay(argv: string[]): Promise<number> {
   }
   const relay = await Relay.start({ host: String(flags.host ?? '127.0.0.1'), port, ...(bridge ? { bridge } : {}) });
   if (!flags.quiet) process.stdout.write(`wtcp relay: ${relay.url}${bridge ? ` bridged to tap ${bridge.name}` : ''}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilInterrupted();
   await relay.close();
   await bridge?.close();
   return 0;
@@ -525,11 +526,7 @@ async function cmdStart(argv: string[]): Promise<number> {
     `wtcp start: relay ${s.url.replace(/^http/, 'ws')}relay; server stack http://198.18.80.2/ (${s.served.stack.personality}); queues and counters at ${s.url}stats\n` +
     (s.tap ? `wtcp start: bridged to tap ${s.tap}${flags.netns ? ` in netns ${String(flags.netns)}` : ''} (host side 198.18.80.1/24): curl http://198.18.80.2/\n` : ''),
   );
-  await new Promise<void>((resolve) => {
-    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilInterrupted();
   await s.close();
   return 0;
 }

@@ -51,6 +51,19 @@ function stop(child: ChildProcess): Promise<number | null> {
   });
 }
 
+/** tshark on a device of the namespace, writing `pcap`; resolves once it captures. */
+async function startTshark(dev: string, pcap: string, filter: string): Promise<ChildProcess> {
+  const cap = spawn('ip', ['netns', 'exec', ns, 'tshark', '-i', dev, '-w', pcap, '-f', filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(cap);
+  let capErr = '';
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`tshark did not start: ${capErr}`)), 15_000);
+    cap.stderr!.on('data', (d: Buffer) => { capErr += d.toString(); if (/Capturing on/.test(capErr)) { clearTimeout(t); resolve(); } });
+  });
+  await new Promise((r) => setTimeout(r, 1000)); // "Capturing on" comes a little before the capture does
+  return cap;
+}
+
 function wtcp(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [cli, ...args], { cwd: root, timeout: 30_000 }, (e, stdout, stderr) => {
@@ -107,14 +120,7 @@ describe('wtcp serve over TAP, real clients in a namespace', () => {
     const pcap = join(tmp, 'kernel-side.pcap');
     const tap = (await ipNetnsExec(ns, ['ip', '-o', 'link', 'show'])).split('\n').map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1]).find((n) => n?.startsWith('wkc'));
     expect(tap).toBeDefined();
-    const cap = spawn('ip', ['netns', 'exec', ns, 'tshark', '-i', tap!, '-w', pcap, '-f', 'tcp port 80'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    children.push(cap);
-    let capErr = '';
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`tshark did not start: ${capErr}`)), 15_000);
-      cap.stderr!.on('data', (d: Buffer) => { capErr += d.toString(); if (/Capturing on/.test(capErr)) { clearTimeout(t); resolve(); } });
-    });
-    await new Promise((r) => setTimeout(r, 1000)); // "Capturing on" comes a little before the capture does
+    const cap = await startTshark(tap!, pcap, 'tcp port 80');
     await ipNetnsExec(ns, ['curl', '-sS', '-m', '10', '-o', '/dev/null', 'http://198.18.64.2/bytes/200000']);
     await new Promise((r) => setTimeout(r, 300));
     await stop(cap);
@@ -240,14 +246,7 @@ describe('relay + WebSocket + TAP: the host kernel reaches a stack that only has
       .map((l) => /^\d+: ([^:@]+).*\n?/.exec(l)).filter((m) => m !== null).map((m) => m![1]!)
       .filter((n) => n.startsWith('wkc'));
     const pcap = join(tmp, 'relay-side.pcap');
-    const cap = spawn('ip', ['netns', 'exec', ns, 'tshark', '-i', tap.at(-1)!, '-w', pcap, '-f', 'tcp port 7'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    children.push(cap);
-    let capErr = '';
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`tshark did not start: ${capErr}`)), 15_000);
-      cap.stderr!.on('data', (d: Buffer) => { capErr += d.toString(); if (/Capturing on/.test(capErr)) { clearTimeout(t); resolve(); } });
-    });
-    await new Promise((r) => setTimeout(r, 1000));
+    const cap = await startTshark(tap.at(-1)!, pcap, 'tcp port 7');
     const echoed = await ipNetnsExec(ns, ['sh', '-c', 'printf "through the relay\\n" | nc -N -w 5 198.18.67.3 7'], 20_000);
     expect(echoed).toBe('through the relay\n');
     await new Promise((r) => setTimeout(r, 300));
