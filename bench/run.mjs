@@ -3,7 +3,7 @@
 // (build/wtcp.wasm). Prints a table and writes bench/results/latest.json.
 //
 // Options: --runs=N (samples per figure, default 7), --quick (runs=3, shorter samples, no 1M cases),
-//          --only=memory,kernel,cycle,flood,parse,scaling,bulk,bulkstack,connect,idle,connscale (comma
+//          --only=memory,kernel,cycle,flood,parse,scaling,bulk,bulkstack,connect,idle,connscale,heldscale (comma
 //          list; bulk brings its baselines kernelbulk, bulkstack brings bulk, connect and connscale
 //          bring kernel), --no-pin, --out=FILE. bulkstack runs the TypeScript host from dist/ (npm run build).
 //          (partial runs write bench/results/partial.json unless --out is given)
@@ -64,6 +64,9 @@ if (want('connect')) jobs.push({ name: 'connect', opts: { N: 0, runs, sampleMs }
 if (want('idle')) jobs.push({ name: 'idle', opts: { N: quick ? 100000 : 1000000 } });
 if (want('connscale')) {
   for (const N of quick ? [1000, 100000] : [1000, 100000, 1000000]) jobs.push({ name: 'connect', opts: { N, runs, sampleMs } });
+}
+if (want('heldscale')) {
+  for (const N of quick ? [1000, 100000] : [1000, 10000, 100000, 1000000]) jobs.push({ name: 'heldscale', opts: { N, runs, sampleMs } });
 }
 if (want('scaling')) {
   const Ns = quick ? [1000, 100000] : [1000, 100000, 1000000];
