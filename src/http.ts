@@ -2,7 +2,7 @@
  * Node's `http` client on a Stack: an `http.Agent` whose connections are the stack's sockets.
  *
  *   const agent = new StackAgent(stack, { keepAlive: true });
- *   http.request({ host: '10.0.0.2', port: 80, path: '/', agent }, (res) => ...);
+ *   http.request({ host: '198.18.0.2', port: 80, path: '/', agent }, (res) => ...);
  *
  * Node honours a custom createConnection only through an Agent (or with `agent` undefined): NEVER
  * pass `agent: false`, which makes Node ignore createConnection and open a real kernel connection.

@@ -11,8 +11,8 @@ import { VirtualClock } from '../../src/clock.js';
 import { SocketError } from '../../src/bsd.js';
 import { ConnField, ConnState } from '../../src/core.js';
 
-const A_IP = '10.0.0.1';
-const B_IP = '10.0.0.2';
+const A_IP = '198.18.7.1';
+const B_IP = '198.18.7.2';
 type P = 'linux-5.4' | 'linux-6.13' | 'linux-6.18' | 'freebsd-12.1' | '4.3bsd';
 
 const settle = () => new Promise<void>((r) => setImmediate(r));

@@ -11,8 +11,8 @@ import '../../src/net.js'; // installs stack.net
 import type { Server, Socket } from '../../src/net.js';
 import type { NetError } from '../../src/net.js';
 
-const A_IP = '10.0.0.1';
-const B_IP = '10.0.0.2';
+const A_IP = '198.18.7.1';
+const B_IP = '198.18.7.2';
 const stacks: Stack[] = [];
 
 function pair(personality: 'linux-5.4' | 'freebsd-12.1' | '4.3bsd' = 'linux-5.4') {
