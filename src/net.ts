@@ -328,6 +328,16 @@ export class Socket extends Duplex {
     );
   }
 
+  /**
+   * Several chunks at once (what a corked stream hands over: Node's http corks the head and the
+   * body of a message): one send, so that with TCP_NODELAY they still leave as one segment rather
+   * than one small segment each.
+   */
+  override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
+    if (chunks.length === 1) { this._write(chunks[0]!.chunk, chunks[0]!.encoding, cb); return; }
+    this._write(Buffer.concat(chunks.map((c) => c.chunk)), chunks[0]!.encoding, cb);
+  }
+
   override _final(cb: (err?: Error | null) => void): void {
     if (this.connecting) {
       this.#pendingConnect.push(() => this._final(cb));

@@ -268,11 +268,12 @@ export class Served {
       return;
     }
     const sock = req.socket as unknown as Socket;
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end(
+    const body = Buffer.from(
       `hello from wtcp (${this.stack.personality}) at ${this.stack.interfaces[0]!.address}:${this.port}\n` +
       `you are ${sock.remoteAddress}:${sock.remotePort}; you asked for ${req.method} ${req.url}\n`,
     );
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.length) });
+    res.end(body);
   }
 
   async #startControl(host: string, port: number): Promise<void> {
