@@ -13,7 +13,7 @@ export {
   init, setKnob, getKnob, ifaceSet, counterPtr,
   inputPtr, inputCap, outputPtr, outputLen, outputCount, outputReset,
   eventsPtr, eventsCount, eventsReset, scratchPtr, scratchCap,
-  input, poll, nextTimer, memoryBytes,
+  input, poll, nextTimer, memoryBytes, rxAreaInit, rxAreaSize, inputRx,
 } from './stack';
 export {
   listenerOpen, listenerSetBacklog, listenerClose, listenerSet, listenerGet, listenerAccept,

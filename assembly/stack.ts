@@ -176,20 +176,48 @@ export function ifaceSet(idx: i32, macHi: u32, macLo: u32, ip: u32, prefixLen: i
  */
 export function input(n: i32, now: u32): i32 {
   if (!initialised) return -1;
+  return inputRecords(inBuf, INPUT_CAP, n, now);
+}
+
+function inputRecords(base: usize, cap: i32, n: i32, now: u32): i32 {
   NOW = now;
   timersRun(now);
   let off: i32 = 0;
   for (let i = 0; i < n; i++) {
-    if (off + 4 > INPUT_CAP) break;
-    const rec = inBuf + <usize>off;
+    if (off + 4 > cap) break;
+    const rec = base + <usize>off;
     const len = <i32>load<u16>(rec);
     const iface = <i32>load<u16>(rec + 2);
-    if (off + 4 + len > INPUT_CAP) break;
+    if (off + 4 + len > cap) break;
     count(C_IN_FRAMES);
     linkInput(iface, rec + 4, len);
     off += (4 + len + 3) & ~3;
   }
   return outFrames;
+}
+
+// ---- a receive area for a link that reads frames itself (the TAP addon) ----
+// The host lets such a link read its batches straight into this area, already laid out as input
+// records ([u16 length][u16 interface][frame][pad to 4]), and hands the batch over with
+// inputRx(n): no copy between the link and the core. Reserved once, while the stack is created
+// (memory never grows afterwards).
+let rxArea: usize = 0;
+let rxAreaCap: i32 = 0;
+
+/** Reserve the receive area (once, right after init); returns its pointer, or 0 if refused. */
+export function rxAreaInit(bytes: i32): usize {
+  if (!initialised || rxArea != 0 || bytes < 2048 || bytes > (16 << 20)) return 0;
+  rxArea = poolAlloc(<usize>bytes);
+  rxAreaCap = bytes;
+  heapEnd = heap.alloc(16);
+  return rxArea;
+}
+export function rxAreaSize(): i32 { return rxAreaCap; }
+
+/** Process `n` frame records from the receive area (the same checks as input()). */
+export function inputRx(n: i32, now: u32): i32 {
+  if (!initialised || rxArea == 0) return -1;
+  return inputRecords(rxArea, rxAreaCap, n, now);
 }
 
 /** Run every timer that is due at `now`. */

@@ -72,6 +72,7 @@ typedef struct tap_s {
   napi_ref data;    /* Uint8Array receive area */
   napi_ref meta;    /* Uint32Array [offset, length] pairs */
   uint32_t max_frame;
+  int32_t record_iface; /* >= 0: lay frames out as the core's input records for this interface */
   napi_async_context actx;
 
   napi_async_cleanup_hook_handle cleanup;
@@ -294,8 +295,9 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       err = make_error(env, "ERR_TAP_RX_BUFFER", msg);
     } else {
       size_t cap = mlen / 2, off = 0, mf = t->max_frame;
-      while (n < cap && dlen - off >= mf) {
-        ssize_t r = read(t->fd, data + off, mf);
+      size_t hdr = t->record_iface >= 0 ? 4 : 0;
+      while (n < cap && dlen - off >= mf + hdr) {
+        ssize_t r = read(t->fd, data + off + hdr, mf);
         if (r < 0) {
           int e = errno;
           if (e == EINTR) continue;
@@ -309,10 +311,19 @@ static void on_poll(uv_poll_t *h, int status, int events) {
           t->rx_truncated++;
           continue;
         }
-        meta[2 * n] = (uint32_t)off;
+        meta[2 * n] = (uint32_t)(off + hdr);
         meta[2 * n + 1] = (uint32_t)r;
         n++;
-        off += ((size_t)r + 7) & ~(size_t)7;
+        if (hdr) {
+          /* an input record: little-endian, as WebAssembly reads it */
+          data[off] = (uint8_t)(r & 0xff);
+          data[off + 1] = (uint8_t)((r >> 8) & 0xff);
+          data[off + 2] = (uint8_t)(t->record_iface & 0xff);
+          data[off + 3] = (uint8_t)((t->record_iface >> 8) & 0xff);
+          off += (hdr + (size_t)r + 3) & ~(size_t)3;
+        } else {
+          off += ((size_t)r + 7) & ~(size_t)7;
+        }
       }
     }
   }
@@ -423,6 +434,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   t->fd = fd;
   t->js_alive = 1;
   t->max_frame = 1518;
+  t->record_iface = -1;
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
 
@@ -448,7 +460,27 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_set_rx_buffer(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  /* (handle, data, meta, maxFrame[, recordIface]): with recordIface (0..65535) every frame is read
+   * 4 bytes after a [u16 length LE][u16 interface LE] header, records 4-aligned one after the other:
+   * the layout of the WebAssembly core's input area, so a batch read into its memory is input as is. */
+  size_t argc = 5;
+  napi_value argv[5];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 4) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "TAP: missing arguments");
+    return NULL;
+  }
+  int32_t record_iface = -1;
+  if (argc >= 5) {
+    napi_valuetype vt;
+    napi_typeof(env, argv[4], &vt);
+    if (vt != napi_undefined) {
+      if (napi_get_value_int32(env, argv[4], &record_iface) != napi_ok || record_iface < 0 || record_iface > 65535) {
+        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "TAP: recordIface must be an integer 0..65535");
+        return NULL;
+      }
+    }
+  }
   tap_t *t = get_tap(env, argv[0]);
   if (!t) return NULL;
   napi_typedarray_type dt, mt;
@@ -482,6 +514,7 @@ static napi_value js_set_rx_buffer(napi_env env, napi_callback_info info) {
   napi_create_reference(env, argv[1], 1, &t->data);
   napi_create_reference(env, argv[2], 1, &t->meta);
   t->max_frame = max_frame;
+  t->record_iface = record_iface;
   return undefined(env);
 }
 

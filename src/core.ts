@@ -35,6 +35,11 @@ export interface CoreExports {
   outputLen(): number;
   outputCount(): number;
   outputReset(): void;
+  /** reserve the receive area for a batch-reading link (once, at creation); its pointer or 0 */
+  rxAreaInit(bytes: number): number;
+  rxAreaSize(): number;
+  /** input n records laid out in the receive area */
+  inputRx(n: number, now: number): number;
   /** connections waiting for room in the output area */
   outputBlocked(): number;
   /** let them go on (after the host drained the area) */
@@ -77,7 +82,7 @@ export const CORE_FUNCTIONS = [
   'poll', 'nextTimer', 'scratchPtr', 'scratchCap', 'memoryBytes', 'listenerOpen',
   'listenerSetBacklog', 'listenerClose', 'listenerSet', 'listenerGet', 'listenerAccept', 'portUsage',
   'connGet', 'connRead', 'connClose', 'connAbort', 'connConnect', 'connWrite', 'connShutdown',
-  'connSetOpt', 'connGetOpt', 'connCcInfo', 'outputBlocked', 'outputResume',
+  'connSetOpt', 'connGetOpt', 'connCcInfo', 'outputBlocked', 'outputResume', 'rxAreaInit', 'rxAreaSize', 'inputRx',
 ] as const satisfies readonly (keyof CoreExports)[];
 
 /** listenerSet options (assembly/tcp/listener.ts). */
@@ -325,6 +330,18 @@ export class Core {
     this.#inOff += rec;
     this.#inCount++;
     return true;
+  }
+
+  /**
+   * A view of `bytes` of the core's memory for a link that reads frames itself, laid out as input
+   * records (see inputRx); undefined if the core refused (called once, while the stack is created:
+   * memory does not grow afterwards, so the view stays valid).
+   */
+  rxArea(bytes: number): Uint8Array | undefined {
+    const p = this.x.rxAreaInit(bytes);
+    if (!p) return undefined;
+    this.refreshViews();
+    return new Uint8Array(this.#memory.buffer, p, bytes);
   }
 
   /** Hand every pending frame to the core: input(count, now). */

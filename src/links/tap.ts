@@ -28,7 +28,7 @@ type TapHandle = { readonly [tapHandleBrand]: true };
 
 interface TapAddon {
   open(name: string, exclusive: boolean): { handle: TapHandle; name: string; fd: number };
-  setRxBuffer(h: TapHandle, data: Uint8Array, meta: Uint32Array, maxFrame: number): void;
+  setRxBuffer(h: TapHandle, data: Uint8Array, meta: Uint32Array, maxFrame: number, recordIface?: number): void;
   start(h: TapHandle, callback: (count: number, error?: Error) => void): void;
   stop(h: TapHandle): void;
   write(h: TapHandle, frame: Uint8Array): number;
@@ -263,13 +263,16 @@ export class TapLink implements Link {
 
   /**
    * Reads the next batches into `data` (e.g. a view into WebAssembly memory), one frame per 8-aligned
-   * slot of up to `maxFrame` bytes, and records [offset, length] pairs in `meta` (at most
+   * slot of up to `maxFrame` bytes (or as input records, see `recordIface`), and records [offset, length] pairs in `meta` (at most
    * meta.length / 2 frames per batch). The views are re-checked before each batch: if they became
    * detached (memory.grow), receiving stops with an ERR_TAP_RX_BUFFER error until new views come here.
    */
-  setReceiveBuffer(data: Uint8Array, meta: Uint32Array): void {
+  setReceiveBuffer(data: Uint8Array, meta: Uint32Array, opts: { recordIface?: number } = {}): void {
     if (this.#closed) return;
-    this.#addon.setRxBuffer(this.#h, data, meta, this.#maxFrame);
+    // with recordIface the frames are laid out as the core's input records (a 4-byte
+    // [length][interface] header each, 4-aligned): the Stack reads a batch into its core's memory
+    // and inputs it where it lies
+    this.#addon.setRxBuffer(this.#h, data, meta, this.#maxFrame, opts.recordIface);
     this.#rxData = data;
     this.#rxMeta = meta;
     this.#addon.start(this.#h, this.#onBatch);

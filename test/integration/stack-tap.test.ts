@@ -58,6 +58,10 @@ describe('the stack on a TAP device, the kernel as its peer', () => {
     const out = await ipNetnsExec(ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', STACK], 15_000);
     expect(out).toMatch(/3 packets transmitted, 3 received/);
     expect(stack!.counters().IcmpOutEchoReps).toBeGreaterThanOrEqual(3);
+    // the TAP link read the frames straight into the core's memory, as input records, in batches
+    expect(stack!.zeroCopyFrames).toBeGreaterThanOrEqual(4); // ARP request + 3 echo requests
+    expect(stack!.zeroCopyFrames).toBe(stack!.counters().WtcpInFrames);
+    expect(stack!.rxDropped).toBe(0);
   });
 
   it('accepts a kernel TCP connection and reads its data', async () => {
