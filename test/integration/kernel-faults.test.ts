@@ -1,14 +1,18 @@
 /**
- * Real fault injection in the kernel between this machine's TCP and the stack: a TAP device in a
- * network namespace created here, the kernel's sockets (test/kernel/bulk_peer.py) on one side, the
- * stack in this process on the other, 2 MiB each way at once on one connection, sha256 at both
- * ends, while the kernel mangles the traffic on the TAP device.
+ * Real fault injection in the kernel between this machine's TCP and the stack, 2 MiB each way at
+ * once on one connection, sha256 at both ends. Two namespaces created here: a router holding the
+ * TAP device (198.18.43.1/24, the stack at .2 in this process, its gateway .1) and forwarding to a
+ * veth pair (198.18.44.254/24), and the kernel peer behind it (198.18.44.1/24,
+ * test/kernel/bulk_peer.py as the client). The faults are applied in the router's forward path and
+ * on its TAP device, so that to both TCPs a dropped segment is a real loss on the wire: a drop in
+ * the sender's own output path (postrouting, or a qdisc on the sender's device) is reported back
+ * to its TCP, which simply sends the segment again later, not as a retransmission.
  *
  * netem is the usual tool, but this machine's kernel is built without it (CONFIG_NET_SCH_NETEM is
  * not set, and there are no modules: `tc qdisc add ... netem` answers "Specified qdisc kind is
  * unknown"), so the faults are made from what the kernel has, per fault:
  *   - loss: nftables `numgen random mod 1000 < N drop` on the TAP's traffic, both directions
- *     (postrouting: kernel -> stack; prerouting: stack -> kernel);
+ *     (forward to the TAP: kernel -> stack; forward from it: stack -> kernel);
  *   - delay, jitter and reordering: an htb qdisc on the TAP device with two lanes: most segments
  *     take a 200 Mbit/s lane, a random 10 % (nftables `meta priority set 1:20`) a 10 Mbit/s lane
  *     with a 30-packet queue, so they arrive late by 0..36 ms, behind segments sent after them, and
@@ -27,7 +31,8 @@
  * TAP device dropped, its tx_dropped). Loss shows in the retransmission counters of both ends.
  * netem would see the same GSO packets (it segments them only to corrupt).
  *
- * Network safety: 198.18.43.0/24, only inside the namespace created here, deleted in afterAll.
+ * Network safety: 198.18.43.0/24 and 198.18.44.0/24, only inside the two namespaces created here,
+ * deleted in afterAll.
  * Without root, nft, tc, python3 or /dev/net/tun the test fails with a message, never skips.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
