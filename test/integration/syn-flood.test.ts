@@ -28,9 +28,10 @@
  * In every case the core's memory does not grow (the pools are allocated once at init): the WASM
  * memory size is the same before and after.
  *
- * Tolerances: the flood rate depends on this shared 2-core machine; we require at least 10,000
- * SYNs/s to reach the stack on average (hping3's pacing is coarse, Node must also read every
- * frame) and report the rate. ">= 99 %" allows 1 failure in 100 legit clients (a SYN lost when
+ * Tolerances: the flood rate depends on this shared 2-core machine. hping3 offers about 26,000
+ * SYN/s in all (4 x one every 150 us; its pacing is coarse); 13,000 to 19,000 SYN/s reached the
+ * stack on average in our runs (alone and with three other TAP test files at once), so we require
+ * 8,000 and that 90 % of the 80,000 SYNs arrived, and print the rate. ">= 99 %" allows 1 failure in 100 legit clients (a SYN lost when
  * the TAP queue overflows is retransmitted after 1 s, well within the 6-s budget).
  *
  * Network safety: 198.18.41.0/24 and spoofed sources from 198.19.0.0/16, only inside namespaces
@@ -169,7 +170,7 @@ async function flood(personality: PersonalityName, sysctls: Record<string, numbe
 function commonChecks(r: FloodResult): void {
   expect(r.memAfter, 'WASM memory size after the flood').toBe(r.memBefore);
   expect(r.floodSyns, 'SYNs that reached the stack').toBeGreaterThan(0.9 * SOURCES.length * FLOOD_PER_SOURCE);
-  expect(r.synsPerSecond, 'flood rate at the stack (SYN/s)').toBeGreaterThan(10_000);
+  expect(r.synsPerSecond, 'flood rate at the stack (SYN/s)').toBeGreaterThan(8_000);
 }
 
 describe('SYN flood from spoofed 198.19.0.0/16 sources (hping3 over TAP) with real kernel clients connecting', () => {
