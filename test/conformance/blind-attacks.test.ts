@@ -232,10 +232,12 @@ describe('RFC 6528 initial sequence numbers, as an outsider sees them in SYN-ACK
     }, 60_000);
   }
 
-  for (const p of ['linux-5.4', 'linux-6.18', 'freebsd-12.1', '4.3bsd'] as P[]) {
-    const how = p === 'freebsd-12.1' ? ' (net.inet.tcp.syncookies=0: with cookies on the ISS is the cookie, below)' : '';
-    it(`${p}${how}: for one 4-tuple the ISN advances with the 4-us clock M: exactly elapsed µs / 4 between two SYNs`, async () => {
-      const env = make(p, p === 'freebsd-12.1' ? { 'net.inet.tcp.syncookies': 0 } : undefined);
+  // Not freebsd-12.1: its SYN-ACK ISS is the syncookie (below) or, with cookies off, arc4random()
+  // (syncache_add), neither with a clock component. The stack uses M + F there too (freebsd.ts,
+  // cookies off): just as unpredictable, but not FreeBSD's formula, so it is not asserted here.
+  for (const p of ['linux-5.4', 'linux-6.18', '4.3bsd'] as P[]) {
+    it(`${p}: for one 4-tuple the ISN advances with the 4-us clock M: exactly elapsed µs / 4 between two SYNs`, async () => {
+      const env = make(p);
       listen(env);
       const a = await isnFor(env, 33333);
       const t0 = env.clock.now();
