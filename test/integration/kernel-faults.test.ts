@@ -19,7 +19,7 @@
  *     overflow drops some; the bottleneck's queue adds delay to everything;
  *   - duplication: nftables `dup to "<tap>"` on the netdev egress hook of the TAP device;
  *   - corruption: nftables overwriting the TCP checksum field (`@th,128,16 set 0xdead`) of a
- *     random 1 % of segments: the kernel's transmit path then finishes the checksum over a wrong
+ *     random 1 or 2 % of packets: the kernel's transmit path then finishes the checksum over a wrong
  *     seed (CHECKSUM_PARTIAL), so the frame reaches the stack with a bad checksum, and the other way
  *     a mangled field in prerouting reaches the kernel's TCP with one.
  * Each rule has an nftables counter. The units differ by direction: the kernel's TCP always builds
@@ -28,7 +28,9 @@
  * wire segments; stack -> kernel every frame from the TAP device is one segment. Hence: the
  * kernel's TcpInCsumErrors must equal the number of segments corrupted towards it exactly, and the
  * stack's TcpInCsumErrors must be at least the number of packets corrupted towards it (less any the
- * TAP device dropped, its tx_dropped). Loss shows in the retransmission counters of both ends.
+ * TAP device dropped, its tx_dropped). A third rule changes the TTL of 3 % of the single-segment
+ * packets towards the stack without fixing the IP header checksum: the stack's IpInHdrErrors must
+ * equal that count exactly. Loss shows in the retransmission counters of both ends.
  * netem would see the same GSO packets (it segments them only to corrupt).
  *
  * Network safety: 198.18.43.0/24 and 198.18.44.0/24, only inside the two namespaces created here,
@@ -246,7 +248,7 @@ async function transfer(label: string, onQuarter?: () => void): Promise<Run> {
     kernelRetrans: theirs.tcp_info_end.total_retrans,
   };
   const pick = (o: Record<string, number>, keys: string[]) => Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
-  console.log(`[kernel-faults] ${label}: ${2 * NBYTES} bytes in ${ms} ms; nft ${JSON.stringify(r.nft)}; tap tx_dropped ${r.tapTxDropped}; kernel retrans ${r.kernelRetrans}; stack ${JSON.stringify(pick(r.stack, ['TcpRetransSegs', 'TcpExtTCPTimeouts', 'TcpExtTCPSackRecovery', 'TcpExtTCPFastRetrans', 'TcpInCsumErrors', 'TcpInErrs', 'IpInHdrErrors', 'TcpExtTCPSACKReneging', 'WtcpNoMemory', 'TcpExtTCPDSACKRecv', 'TcpExtTCPSpuriousRTOs']))}; kernel ${JSON.stringify(pick(r.kernel, ['TcpInCsumErrors', 'TcpInErrs', 'TcpRetransSegs', 'TcpExtTCPSACKReorder', 'TcpExtTCPDSACKRecv', 'TcpExtTCPDSACKOldSent', 'TcpExtTCPTimeouts']))}`);
+  console.log(`[kernel-faults] ${label}: ${2 * NBYTES} bytes in ${ms} ms; nft ${JSON.stringify(r.nft)}; tap tx_dropped ${r.tapTxDropped}; kernel retrans ${r.kernelRetrans}; stack ${JSON.stringify(pick(r.stack, ['TcpRetransSegs', 'TcpExtTCPTimeouts', 'TcpExtTCPSackRecovery', 'TcpExtTCPFastRetrans', 'TcpInCsumErrors', 'TcpInErrs', 'IpInHdrErrors', 'IpInCsumErrors', 'IpInDiscards', 'TcpExtTCPSACKReneging', 'WtcpNoMemory', 'TcpExtTCPDSACKRecv', 'TcpExtTCPSpuriousRTOs']))}; kernel ${JSON.stringify(pick(r.kernel, ['TcpInCsumErrors', 'TcpInErrs', 'TcpRetransSegs', 'TcpExtTCPSACKReorder', 'TcpExtTCPDSACKRecv', 'TcpExtTCPDSACKOldSent', 'TcpExtTCPTimeouts']))}`);
   return r;
 }
 
@@ -259,13 +261,14 @@ describe('the kernel injects faults on the TAP device; bulk data both ways with 
     expect(stack!.rxDropped, 'frames the stack could not take').toBe(0);
   }, 60_000);
 
-  it('loss: 3 % of the kernel\'s data packets and 2 % of the stack\'s segments dropped; both ends retransmit', async () => {
+  it('loss: 6 % of the kernel\'s data packets and 2 % of the stack\'s segments dropped; both ends retransmit', async () => {
     await nftApply(nftScript({
-      // data only (not bare ACKs), so that every drop costs the kernel a retransmission
-      post: ['meta length > 100 numgen random mod 1000 < 30 counter drop comment "loss-to-stack"'],
+      // data only (not bare ACKs), so that every drop costs the kernel a retransmission; the
+      // kernel's 2 MiB are only 100..200 GSO packets, hence 6 % (P(no drop at all) < 0.1 %)
+      post: ['meta length > 100 numgen random mod 1000 < 60 counter drop comment "loss-to-stack"'],
       pre: ['numgen random mod 1000 < 20 counter drop comment "loss-to-kernel"'],
     }));
-    const r = await transfer('loss 2 %');
+    const r = await transfer('loss');
     expect(r.nft['loss-to-stack']).toBeGreaterThan(0);
     expect(r.nft['loss-to-kernel']).toBeGreaterThan(0);
     expect(r.stack.TcpRetransSegs, 'the stack retransmitted what the kernel lost').toBeGreaterThan(0);
@@ -289,14 +292,23 @@ describe('the kernel injects faults on the TAP device; bulk data both ways with 
     await nftApply('');
   }, 60_000);
 
-  it('corruption: 1 % of segments each way with a bad TCP checksum: counted (TcpInCsumErrors at both ends), never delivered', async () => {
+  it('corruption: 2 % of packets towards the stack and 1 % of segments towards the kernel with a bad TCP checksum, 3 % towards the stack with a bad IP header: counted (TcpInCsumErrors at both ends, IpInHdrErrors), never delivered', async () => {
     await nftApply(nftScript({
-      post: ['numgen random mod 1000 < 10 counter @th,128,16 set 0xdead comment "corrupt-to-stack"'],
+      post: [
+        'numgen random mod 1000 < 20 counter @th,128,16 set 0xdead meta mark set 1 comment "corrupt-to-stack"',
+        // the IP header (TTL changed, its checksum left as it was) of packets the rule above left
+        // alone, and only single segments: GSO rewrites each segment's IP checksum
+        'meta mark != 1 meta length <= 1500 numgen random mod 1000 < 30 counter @nh,64,8 set 7 comment "iphdr-to-stack"',
+      ],
       pre: ['numgen random mod 1000 < 10 counter @th,128,16 set 0xdead comment "corrupt-to-kernel"'],
     }));
-    const r = await transfer('corruption 1 %');
+    const r = await transfer('corruption');
     const toStack = r.nft['corrupt-to-stack']!;
     const toKernel = r.nft['corrupt-to-kernel']!;
+    // a bad IP header checksum: dropped and counted by IP (IpInHdrErrors), never reaching TCP
+    expect(r.nft['iphdr-to-stack'] ?? 0).toBeGreaterThan(0);
+    expect(r.stack.IpInHdrErrors ?? 0).toBeLessThanOrEqual(r.nft['iphdr-to-stack']!);
+    expect(r.stack.IpInHdrErrors ?? 0).toBeGreaterThanOrEqual(r.nft['iphdr-to-stack']! - r.tapTxDropped);
     expect(toStack).toBeGreaterThan(0);
     expect(toKernel).toBeGreaterThan(0);
     // kernel -> stack: TCP always hands GSO packets (several segments) to postrouting, segmented
