@@ -15,13 +15,13 @@
  *     (forward to the TAP: kernel -> stack; forward from it: stack -> kernel);
  *   - delay, jitter and reordering: an htb qdisc on the TAP device with two lanes: most segments
  *     take a 200 Mbit/s lane, a random 10 % (nftables `meta priority set 1:20`) a 10 Mbit/s lane
- *     with a 30-packet queue, so they arrive late by 0..36 ms, behind segments sent after them, and
+ *     with a 45,000-byte queue, so they arrive late by 0..36 ms, behind segments sent after them, and
  *     overflow drops some; the bottleneck's queue adds delay to everything;
  *   - duplication: nftables `dup to "<tap>"` on the netdev egress hook of the TAP device;
  *   - corruption: nftables overwriting the TCP checksum field (`@th,128,16 set 0xdead`) of a
  *     random 1 or 2 % of packets: the kernel's transmit path then finishes the checksum over a wrong
  *     seed (CHECKSUM_PARTIAL), so the frame reaches the stack with a bad checksum, and the other way
- *     a mangled field in prerouting reaches the kernel's TCP with one.
+ *     a mangled field in the router's forward path reaches the kernel's TCP with one.
  * Each rule has an nftables counter. The units differ by direction: the kernel's TCP always builds
  * GSO packets (up to 64 KB, segmented only on the way into the device; `ethtool -K gso off` does
  * not change that, TCP's GSO is software), so kernel -> stack a rule hits a burst of one or more
