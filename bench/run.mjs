@@ -5,7 +5,8 @@
 // Options: --runs=N (samples per figure, default 7), --quick (runs=3, shorter samples, no 1M cases),
 //          --only=memory,kernel,cycle,flood,parse,scaling,bulk,bulkstack,connect,idle,connscale (comma
 //          list; bulk brings its baselines kernelbulk, bulkstack brings bulk, connect and connscale
-//          bring kernel), --no-pin, --out=FILE. bulkstack runs the TypeScript host from dist/ (npm run build).
+//          bring kernel), --no-pin, --out=FILE. bulkstack runs the TypeScript host from dist/ (npm run build);
+//          --base-dist=DIR adds the same transfer on an earlier build's dist/ (before/after in one run).
 //          (partial runs write bench/results/partial.json unless --out is given)
 import { spawnSync, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, statSync, readdirSync } from 'node:fs';
@@ -59,7 +60,7 @@ if (want('flood')) jobs.push({ name: 'flood', opts: { runs, sampleMs } });
 if (want('parse')) jobs.push({ name: 'parse', opts: { runs, sampleMs } });
 if (want('kernelbulk')) jobs.push({ name: 'kernelbulk', opts: { runs, cpu: pinCpu, sampleMs: quick ? 150 : 300 } });
 if (want('bulk')) jobs.push({ name: 'bulk', opts: { runs, sampleMs } });
-if (want('bulkstack')) jobs.push({ name: 'bulkstack', opts: { runs, sampleMs } });
+if (want('bulkstack')) jobs.push({ name: 'bulkstack', opts: { runs, sampleMs, ...(args['base-dist'] ? { baseDist: path.resolve(String(args['base-dist'])) } : {}) } });
 if (want('connect')) jobs.push({ name: 'connect', opts: { N: 0, runs, sampleMs } });
 if (want('idle')) jobs.push({ name: 'idle', opts: { N: quick ? 100000 : 1000000 } });
 if (want('connscale')) {

@@ -29,7 +29,7 @@ import {
   ConnField, ConnOpt, ConnState, ListenerFlag, ListenerOpt, PortUsage, type Core, type HostRandom,
 } from './core.js';
 import {
-  errnoFamilyOf, errnoNameFromLinux, errnoNumber, SocketError, type ErrnoFamily, type ErrnoName,
+  errnoFamilyOf, errnoName, errnoNameFromLinux, errnoNumber, SocketError, type ErrnoFamily, type ErrnoName,
 } from './errno.js';
 import type { FamilyName, Sysctls } from './sysctl.js';
 import { CcAlgo } from './core-abi.js';
@@ -965,6 +965,87 @@ export class BsdSockets {
     }
   }
 
+  /**
+   * recv(2) into the caller's buffer, allocating nothing: reads up to `length` bytes (default: the
+   * rest of `buf` after `offset`) into `buf` at `offset` and returns how many (> 0, as many as are
+   * buffered), or 0 at end of stream (the peer's FIN) or for a length of 0. Fails as recv() does, with
+   * a SocketError: EAGAIN when nothing is buffered, ECONNRESET / ETIMEDOUT once for a connection that
+   * died (then 0), ENOTCONN on a socket that is not connected. A `buf` that is not a Uint8Array is a
+   * TypeError; an offset or length that is not an integer within `buf` is a RangeError.
+   */
+  recvInto(fd: number, buf: Uint8Array, offset?: number, length?: number): number {
+    this.#alive('recv');
+    const sock = this.#socket('recv', fd);
+    const off = this.#bufOffset('recvInto', buf, offset);
+    const len = this.#bufLength('recvInto', buf, off, length);
+    const r = this.#recvIntoOne(sock, buf, off, len);
+    if (typeof r === 'string') throw this.#error('recv', r);
+    return r;
+  }
+
+  /**
+   * recvInto() that reports errno failures as a negative number instead of throwing: bytes read
+   * (> 0), 0 at end of stream, or −errno in this stack's numbering (−11 for EAGAIN on Linux, −35 on
+   * the BSDs: compare with `-bsd.errno('EAGAIN')`; `bsd.errnoName(r)` gives the name). Bad arguments
+   * still throw (TypeError / RangeError), as does a core that aborted.
+   */
+  tryRecvInto(fd: number, buf: Uint8Array, offset?: number, length?: number): number {
+    const sock = this.#lookup('recv', fd);
+    const off = this.#bufOffset('tryRecvInto', buf, offset);
+    const len = this.#bufLength('tryRecvInto', buf, off, length);
+    if (typeof sock === 'string') return -errnoNumber(this.#ef, sock);
+    const r = this.#recvIntoOne(sock, buf, off, len);
+    return typeof r === 'string' ? -errnoNumber(this.#ef, r) : r;
+  }
+
+  #bufOffset(syscall: string, buf: Uint8Array, offset: number | undefined): number {
+    if (!(buf instanceof Uint8Array)) {
+      throw new TypeError(`${syscall}: buf must be a Uint8Array, got ${buf === null ? 'null' : typeof buf === 'object' ? (buf as object).constructor?.name ?? 'object' : typeof buf}`);
+    }
+    if (offset === undefined) return 0;
+    if (typeof offset !== 'number') throw new TypeError(`${syscall}: offset must be a number, got ${typeof offset}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset > buf.length) {
+      throw new RangeError(`${syscall}: offset must be an integer 0..${buf.length} (the buffer's length), got ${offset}`);
+    }
+    return offset;
+  }
+
+  #bufLength(syscall: string, buf: Uint8Array, off: number, length: number | undefined): number {
+    if (length === undefined) return buf.length - off;
+    if (typeof length !== 'number') throw new TypeError(`${syscall}: length must be a number, got ${typeof length}`);
+    if (!Number.isInteger(length) || length < 0 || off + length > buf.length) {
+      throw new RangeError(`${syscall}: length must be an integer 0..${buf.length - off} (the room after offset ${off}), got ${length}`);
+    }
+    return length;
+  }
+
+  #recvIntoOne(sock: Sock, buf: Uint8Array, off: number, len: number): number | ErrnoName {
+    if (sock.proto === 'udp') return 'EAGAIN';
+    if (sock.state === 'connecting') return 'EAGAIN';
+    if (sock.state !== 'connected') return 'ENOTCONN';
+    if (sock.pendingError) {
+      const e = sock.pendingError;
+      sock.pendingError = undefined;
+      return e;
+    }
+    if (sock.conn < 0 || len === 0) return 0;
+    const r = this.#host.core.readInto(sock.conn, buf, off, len);
+    this.#host.service();
+    if (r >= 0) return r;
+    if (r === CORE_EAGAIN) return 'EAGAIN';
+    return errnoNameFromLinux(r) ?? 'EIO';
+  }
+
+  /** The errno number of `name` in this stack's numbering (what SocketError.errno carries). */
+  errno(name: ErrnoName): number {
+    return errnoNumber(this.#ef, name);
+  }
+
+  /** The errno name of a number in this stack's numbering (a negative try*() result too), or undefined. */
+  errnoName(errno: number): ErrnoName | undefined {
+    return errnoName(this.#ef, errno);
+  }
+
   #recvMaxArg(max: number): void {
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 0) {
       throw new RangeError(`recv: max must be an integer >= 0, got ${String(max)}`);
@@ -1155,6 +1236,20 @@ export class BsdSockets {
     const r = this.#sendSome(sock, data);
     if (typeof r === 'string') throw this.#error('send', r);
     return r;
+  }
+
+  /**
+   * send() that reports errno failures as a negative number instead of throwing: bytes taken (at
+   * least 1; 0 only for empty data), or −errno in this stack's numbering (−EAGAIN when the send
+   * buffer is full or the handshake is still running, −EPIPE, ...). `data` that is not a Uint8Array
+   * is a TypeError; a core that aborted still throws.
+   */
+  trySend(fd: number, data: Uint8Array): number {
+    const sock = this.#lookup('send', fd);
+    if (!(data instanceof Uint8Array)) throw new TypeError('trySend: data must be a Uint8Array');
+    if (typeof sock === 'string') return -errnoNumber(this.#ef, sock);
+    const r = this.#sendSome(sock, data);
+    return typeof r === 'string' ? -errnoNumber(this.#ef, r) : r;
   }
 
   /** send() that waits until every byte is in the send buffer; resolves with data.length. */
@@ -1664,6 +1759,18 @@ export class BsdSockets {
     if (ab) throw ab;
   }
 
+  /** #alive + #socket without throwing for errnos (EBADF, ENOTSOCK); TypeError and core aborts still throw. */
+  #lookup(syscall: string, fd: number): Sock | ErrnoName {
+    const ab = this.#host.core.aborted;
+    if (ab) throw ab;
+    this.#fdArg(syscall, fd);
+    if (this.#host.closed) return 'EBADF';
+    const e = this.#fds.get(fd);
+    if (!e) return 'EBADF';
+    if (e.kind !== 'socket') return 'ENOTSOCK';
+    return e.sock;
+  }
+
   #fdArg(syscall: string, fd: unknown): asserts fd is number {
     if (typeof fd !== 'number' || !Number.isInteger(fd)) {
       throw new TypeError(`${syscall}: fd must be an integer, got ${typeof fd === 'number' ? fd : typeof fd}`);
@@ -1723,6 +1830,18 @@ export class BsdSockets {
   }
 
   #error(syscall: string, code: ErrnoName, detail?: string, where?: { address?: string; port?: number }): SocketError {
-    return new SocketError(this.#ef, syscall, code, detail, where);
+    if (code !== 'EAGAIN') return new SocketError(this.#ef, syscall, code, detail, where);
+    // EAGAIN is the normal answer of a non-blocking call, often thrown in a loop: built without
+    // capturing the call stack (V8's Error.stackTraceLimit; elsewhere the property does nothing),
+    // which is most of an Error's cost. Same class, code, errno, syscall and message.
+    const E = Error as { stackTraceLimit?: number };
+    const limit = E.stackTraceLimit;
+    if (typeof limit !== 'number') return new SocketError(this.#ef, syscall, code, detail, where);
+    E.stackTraceLimit = 0;
+    try {
+      return new SocketError(this.#ef, syscall, code, detail, where);
+    } finally {
+      E.stackTraceLimit = limit;
+    }
   }
 }

@@ -20,7 +20,7 @@ import { COUNTERS, CoreEvent, KNOB, ListenerField, type CounterName } from './co
 import {
   Core, getCoreModule, HostRandom, loadCoreModule, makeSeeds, type CoreOptions,
 } from './core.js';
-import type { Link } from './links/link.js';
+import { canReceiveRecords, canSendRecords, countRecords, recordSize, type Link, type RecordLink } from './links/link.js';
 import { Sysctls, type FamilyName, type PersonalityName, type SysctlOverrides } from './sysctl.js';
 
 /** One network interface. */
@@ -158,6 +158,8 @@ export class Stack {
 
   readonly #epoch: number;
   readonly #links: (Link | undefined)[];
+  /** per interface: its link, if that link takes batches of records */
+  readonly #recordLinks: (RecordLink | undefined)[];
   readonly #listeners = new Map<keyof StackEvents, Set<(...args: never[]) => void>>();
   readonly #unsubscribeSysctl: () => void;
   #timer: TimerHandle | undefined;
@@ -179,6 +181,7 @@ export class Stack {
     const ifaces = this.#parseInterfaces(opts);
     this.interfaces = ifaces;
     this.#links = ifaces.map((i) => i.link);
+    this.#recordLinks = ifaces.map((i) => (i.link && canSendRecords(i.link) ? (i.link as RecordLink) : undefined));
 
     const limits = this.#limits(opts.limits ?? {});
     const seeds = makeSeeds(opts.seed);
@@ -230,8 +233,19 @@ export class Stack {
     };
     this.bsd = new BsdSockets(host, { maxFds: limits.fds });
 
-    // attach last: from here on frames flow
-    ifaces.forEach((i) => i.link?.onReceive((frame) => this.#receive(i.index, frame)));
+    // attach last: from here on frames flow. Links with the record methods (MemoryLink) take and give
+    // whole batches; onReceive stays installed for what no record can carry.
+    ifaces.forEach((i) => {
+      const link = i.link;
+      if (!link) return;
+      link.onReceive((frame) => this.#receive(i.index, frame));
+      if (canReceiveRecords(link)) {
+        link.onReceiveRecords(
+          (data, start, end, count) => this.#receiveRecords(i.index, data, start, end, count),
+          (data, start, end) => this.#takeRecords(i.index, data, start, end),
+        );
+      }
+    });
     this.#armTimer();
   }
 
@@ -374,7 +388,11 @@ export class Stack {
       this.#closed = true;
       this.#closing = false;
       this.#cancelTimer();
-      for (const l of this.#links) l?.onReceive(null);
+      for (const l of this.#links) {
+        if (!l) continue;
+        l.onReceive(null);
+        if (canReceiveRecords(l)) l.onReceiveRecords(null);
+      }
       this.#unsubscribeSysctl();
       this.#emit('close');
     }
@@ -401,12 +419,60 @@ export class Stack {
     }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      queueMicrotask(() => {
-        this.#flushScheduled = false;
-        this.#flush();
-      });
+      queueMicrotask(this.#flushTask);
     }
   }
+
+  /** A batch of records from a link (RecordLink): straight into the input area, whole runs at a time. */
+  #receiveRecords(iface: number, data: Uint8Array, start: number, end: number, count: number): void {
+    if (this.#closed || this.#closing || this.core.aborted || count <= 0) return;
+    let p = start;
+    while (p < end) {
+      const q = this.core.pushRecords(iface, data, p, end);
+      if (q >= end) break;
+      if (q < 0) {
+        // one frame larger than the whole input area: lost, as in #receive
+        const at = -q - 1;
+        this.rxDropped++;
+        p = at + recordSize((data[at] as number) | ((data[at + 1] as number) << 8));
+        continue;
+      }
+      // the input area is full: hand it over now, unless the core is busy (then the rest is lost, as
+      // with a full receive ring)
+      if (this.#servicing || q === p && this.core.pendingFrames === 0) {
+        this.rxDropped += countRecords(data, q, end);
+        break;
+      }
+      this.#flush();
+      if (this.#closed || this.core.aborted) return;
+      p = q;
+    }
+    if (!this.#flushScheduled && this.core.pendingFrames > 0) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+  }
+
+  /**
+   * A link's `take` (RecordLink): copy what fits of a batch into the input area now, without
+   * processing it (that happens on the flush microtask, after the sender's call). Returns where it
+   * stopped.
+   */
+  #takeRecords(iface: number, data: Uint8Array, start: number, end: number): number {
+    if (this.#closed || this.#closing || this.core.aborted) return start;
+    const q = this.core.pushRecords(iface, data, start, end);
+    if (q < 0) return start;
+    if (q > start && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+    return q;
+  }
+
+  readonly #flushTask = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
 
   #flush(): void {
     if (this.#closed || this.core.pendingFrames === 0 || this.core.aborted) return;
@@ -456,7 +522,7 @@ export class Stack {
       let rounds = 0;
       do {
         this.#again = false;
-        this.core.drainOutput(this.#sendOut);
+        this.core.drainOutputRecords(this.#sendRun);
         // connections that stopped because the transmit area was full go on now that it is empty
         if (this.core.x.outputBlocked() > 0) {
           this.core.x.outputResume();
@@ -479,10 +545,24 @@ export class Stack {
     this.#armTimer();
   }
 
-  readonly #sendOut = (iface: number, frame: Uint8Array): void => {
+  /** A run of output records for one interface: one copy into a record link, else frame by frame. */
+  readonly #sendRun = (iface: number, area: Uint8Array, start: number, end: number, count: number): void => {
+    const rl = this.#recordLinks[iface];
+    if (rl) {
+      rl.sendRecords(area, start, end, count);
+      return;
+    }
     const link = this.#links[iface];
-    if (link) link.send(frame);
-    else this.txNoLink++;
+    if (!link) {
+      this.txNoLink += count;
+      return;
+    }
+    let p = start;
+    for (let i = 0; i < count && p + 4 <= end; i++) {
+      const len = (area[p] as number) | ((area[p + 1] as number) << 8);
+      link.send(area.subarray(p + 4, p + 4 + len));
+      p += recordSize(len);
+    }
   };
 
   #dispatch(type: number, a: number, b: number): void {
