@@ -99,8 +99,11 @@ interface Waiter<T> {
 }
 
 interface RecvWaiter extends Waiter<Uint8Array> {
+  /** bytes to read; -1: recvReadyAsync(), which only waits and reads nothing */
   max: number;
 }
+
+const NO_BYTES = new Uint8Array(0);
 
 /** One socket. Addresses are host-order u32. */
 interface Sock {
@@ -1046,6 +1049,48 @@ export class BsdSockets {
     return errnoName(this.#ef, errno);
   }
 
+  /**
+   * Waits, reading nothing, until recv() on `fd` would not fail with EAGAIN: data, the end of the
+   * stream or an error is waiting for it (poll(2)'s POLLIN for one socket). Resolves at once if that
+   * is already so. Rejects as recvAsync() does for a bad descriptor or a closed stack, and with the
+   * signal's reason when aborted. Like recvAsync(), it wakes on the core's events for the
+   * connection. Lets a reader wait without a buffer, then read with recvInto() where it likes.
+   */
+  recvReadyAsync(fd: number, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      this.#alive('recv');
+      const sock = this.#socket('recv', fd);
+      const signal = opts.signal;
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      if (this.#recvReady(sock)) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const w: RecvWaiter = {
+          max: -1, resolve: () => resolve(), reject,
+          detach: () => signal?.removeEventListener('abort', onAbort),
+        };
+        const onAbort = () => {
+          const i = sock.recvWaiters.indexOf(w);
+          if (i >= 0) sock.recvWaiters.splice(i, 1);
+          reject(signal?.reason);
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        sock.recvWaiters.push(w);
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Whether recv() would answer anything but EAGAIN now, without reading. */
+  #recvReady(sock: Sock): boolean {
+    if (sock.proto === 'udp' || sock.state === 'connecting') return false;
+    if (sock.state !== 'connected' || sock.pendingError || sock.conn < 0) return true;
+    const x = this.#host.core.x;
+    const c = sock.conn;
+    if (x.connGet(c, ConnField.Readable) !== 0) return true; // bytes, or -1: the record is gone
+    return x.connGet(c, ConnField.Eof) !== 0 || x.connGet(c, ConnField.Error) !== 0 || x.connGet(c, ConnField.State) === ConnState.Closed;
+  }
+
   #recvMaxArg(max: number): void {
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 0) {
       throw new RangeError(`recv: max must be an integer >= 0, got ${String(max)}`);
@@ -1700,6 +1745,14 @@ export class BsdSockets {
   #pumpRecv(sock: Sock): void {
     while (sock.recvWaiters.length > 0) {
       const w = sock.recvWaiters[0] as RecvWaiter;
+      if (w.max < 0) {
+        // recvReadyAsync: wakes, reads nothing
+        if (!this.#recvReady(sock)) return;
+        sock.recvWaiters.shift();
+        w.detach();
+        w.resolve(NO_BYTES);
+        continue;
+      }
       const r = this.#recvOne(sock, w.max);
       if (r === 'EAGAIN') return;
       sock.recvWaiters.shift();

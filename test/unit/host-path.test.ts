@@ -8,6 +8,7 @@ import { MemoryLink } from '../../src/links/memory.js';
 import { recordSize } from '../../src/links/link.js';
 import { VirtualClock } from '../../src/clock.js';
 import { SocketError } from '../../src/bsd.js';
+import { netFor } from '../../src/net.js';
 
 const settle = () => new Promise<void>((r) => setImmediate(r));
 type P = 'linux-5.4' | 'freebsd-12.1' | '4.3bsd';
@@ -368,5 +369,69 @@ describe('MemoryLink records', () => {
     expect(b.dropped).toBe(2);
     a.sendRecords(data, 4, end, 2);
     expect(b.flush()).toBe(0);
+  });
+});
+
+describe('bsd.recvReadyAsync', () => {
+  it('resolves once data, end of stream or an error waits, reading nothing', async () => {
+    const { a, b, c, s, clock } = await connected();
+    let ready = false;
+    const p = b.bsd.recvReadyAsync(s).then(() => { ready = true; });
+    await settle();
+    expect(ready).toBe(false);
+    a.bsd.send(c, Uint8Array.of(9, 8, 7));
+    await clock.advanceAsync(1, settle);
+    await p;
+    expect(ready).toBe(true);
+    const buf = new Uint8Array(8);
+    expect(b.bsd.recvInto(s, buf)).toBe(3); // nothing was read by the wait
+    let again = false;
+    void b.bsd.recvReadyAsync(s).then(() => { again = true; });
+    await settle();
+    expect(again).toBe(false); // nothing waits now
+    a.bsd.shutdown(c, 'SHUT_WR');
+    await clock.advanceAsync(1, settle);
+    await expect(b.bsd.recvReadyAsync(s)).resolves.toBeUndefined(); // the FIN: at once
+    expect(b.bsd.recvInto(s, buf)).toBe(0);
+  });
+
+  it('rejects for a bad descriptor, on abort, and when the socket is closed while waiting', async () => {
+    const { b, s } = await connected();
+    await expect(b.bsd.recvReadyAsync(99)).rejects.toMatchObject({ code: 'EBADF' });
+    await expect(b.bsd.recvReadyAsync(1.5)).rejects.toThrow(TypeError);
+    const ac = new AbortController();
+    const p = b.bsd.recvReadyAsync(s, { signal: ac.signal });
+    ac.abort(new Error('stop'));
+    await expect(p).rejects.toThrow('stop');
+    const q = b.bsd.recvReadyAsync(s);
+    b.bsd.close(s);
+    await expect(q).rejects.toMatchObject({ code: 'EBADF' });
+  });
+});
+
+describe('net.Socket reads through the pool', () => {
+  it('hands out chunks that stay intact while later reads arrive (4 MiB, kept until the end)', async () => {
+    const [la, lb] = MemoryLink.pair();
+    const a = new Stack({ link: la, interfaces: [{ ip: '10.0.0.1/24' }], seed: 1 });
+    const b = new Stack({ link: lb, interfaces: [{ ip: '10.0.0.2/24' }], seed: 2 });
+    const data = pattern(4 << 20, 5);
+    const chunks: Buffer[] = [];
+    const got = new Promise<void>((resolve) => {
+      netFor(b).createServer((sock) => {
+        sock.on('data', (d: Buffer) => chunks.push(d));
+        sock.on('end', () => resolve());
+      }).listen(7000);
+    });
+    const cl = netFor(a).connect(7000, '10.0.0.2');
+    // in pieces of odd sizes, so that reads come in many sizes
+    for (let off = 0; off < data.length; off += 99_991) cl.write(data.subarray(off, Math.min(data.length, off + 99_991)));
+    cl.end();
+    await got;
+    const all = Buffer.concat(chunks);
+    expect(all.length).toBe(data.length);
+    expect(sha(all)).toBe(sha(data));
+    expect(chunks.length).toBeGreaterThan(1);
+    a.close();
+    b.close();
   });
 });
