@@ -241,6 +241,7 @@ export class Core {
   #scratchPtr = 0;
   #scratchCap = 0;
   #initialised = false;
+  #evBuf = new Uint32Array(192);
 
   private constructor(exports: CoreExports, holder: { core?: Core }) {
     this.x = exports;
@@ -341,9 +342,13 @@ export class Core {
     let off = off0;
     let p = pos;
     let n = 0;
+    const lo = iface & 0xff;
+    const hi = iface >>> 8;
+    let fix = false;
     while (p + 4 <= end) {
       const len = (src[p] as number) | ((src[p + 1] as number) << 8);
       const rec = (4 + len + 3) & ~3;
+      if (src[p + 2] !== lo || src[p + 3] !== hi) fix = true;
       if (p + rec > end) { p = end; break; }
       if (rec > cap) {
         if (n === 0) return -p - 1;
@@ -359,10 +364,10 @@ export class Core {
       const dst = this.#inPtr + off0;
       const bytes = off - off0;
       u8.set(pos === 0 && bytes === src.length ? src : src.subarray(pos, pos + bytes), dst);
-      // the reserved field becomes the interface index
-      for (let q = dst, e = dst + bytes; q < e; q += ((4 + ((u8[q] as number) | ((u8[q + 1] as number) << 8)) + 3) & ~3)) {
-        u8[q + 2] = iface & 0xff;
-        u8[q + 3] = iface >>> 8;
+      // the reserved field becomes the interface index (a Stack sending from the same index wrote it)
+      if (fix) for (let q = dst, e = dst + bytes; q < e; q += ((4 + ((u8[q] as number) | ((u8[q + 1] as number) << 8)) + 3) & ~3)) {
+        u8[q + 2] = lo;
+        u8[q + 3] = hi;
       }
       this.#inOff = off;
       this.#inCount += n;
@@ -442,6 +447,37 @@ export class Core {
       this.x.outputReset();
     }
     return sent;
+  }
+
+  /**
+   * takeEvents() for the Stack's loop, allocating nothing: the events are copied into a buffer this
+   * Core reuses (valid until the next call), [type, a, b] × count. Returns the number of events, or
+   * −1 − count when the ring overflowed (events were lost).
+   */
+  takeEventsReused(): number {
+    let n = this.x.eventsCount();
+    let lost = false;
+    if (n < 0) {
+      lost = true;
+      n = -n - 1;
+    }
+    if (n === 0) return lost ? -1 : 0;
+    if (this.#evBuf.length < n * 3) this.#evBuf = new Uint32Array(Math.max(n * 3, this.#evBuf.length * 2));
+    const u8 = this.#views();
+    const ev = this.#evBuf;
+    const base = this.#evPtr;
+    if ((base & 3) === 0) {
+      ev.set(new Uint32Array(u8.buffer, base, n * 3));
+    } else {
+      for (let i = 0; i < n * 3; i++) ev[i] = this.#dv.getUint32(base + i * 4, true);
+    }
+    this.x.eventsReset();
+    return lost ? -1 - n : n;
+  }
+
+  /** The buffer takeEventsReused() fills. */
+  get eventBuffer(): Uint32Array {
+    return this.#evBuf;
   }
 
   /**

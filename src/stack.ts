@@ -482,6 +482,8 @@ export class Stack {
     });
   }
 
+  readonly #onTimerFn = (): void => this.#onTimer();
+
   #onTimer(): void {
     this.#timer = undefined;
     this.#timerDue = Number.NaN;
@@ -528,14 +530,19 @@ export class Stack {
           this.core.x.outputResume();
           this.#again = true;
         }
-        const { events, lost } = this.core.takeEvents();
-        for (let i = 0; i + 2 < events.length; i += 3) {
-          this.#dispatch(events[i] as number, events[i + 1] as number, events[i + 2] as number);
-        }
-        if (lost) this.bsd.onEventsLost();
-        if (!this.#again && rounds < 16 && this.core.x.nextTimer(this.now()) === 0) {
-          this.core.x.poll(this.now());
-          this.#again = true;
+        const r = this.core.takeEventsReused();
+        const n = r < 0 ? -1 - r : r;
+        // the reused buffer stays as it is while we read it: whatever a dispatch calls into reaches
+        // #service only as #again (never nested), the one caller of takeEventsReused
+        const events = this.core.eventBuffer;
+        for (let i = 0; i < n * 3; i += 3) this.#dispatch(events[i] as number, events[i + 1] as number, events[i + 2] as number);
+        if (r < 0) this.bsd.onEventsLost();
+        if (!this.#again && rounds < 16) {
+          const now = this.now();
+          if (this.core.x.nextTimer(now) === 0) {
+            this.core.x.poll(now);
+            this.#again = true;
+          }
         }
         rounds++;
       } while (this.#again && rounds < 10_000);
@@ -593,18 +600,19 @@ export class Stack {
 
   #armTimer(): void {
     if (this.#closed || this.core.aborted) return;
-    const now = this.now();
-    const t = this.core.x.nextTimer(now);
+    const wall = this.clock.now();
+    const elapsed = Math.floor(wall - this.#epoch);
+    const t = this.core.x.nextTimer(elapsed >>> 0);
     if (t < 0) {
       this.#cancelTimer();
       return;
     }
     // the unwrapped time: `now` wraps at 2^32 ms, and a due time built from it would then lie in the past
-    const due = this.#epoch + Math.floor(this.clock.now() - this.#epoch) + t;
+    const due = this.#epoch + elapsed + t;
     if (this.#timer !== undefined && due === this.#timerDue) return;
     this.#cancelTimer();
     this.#timerDue = due;
-    this.#timer = this.clock.setTimeout(() => this.#onTimer(), Math.max(0, due - this.clock.now()));
+    this.#timer = this.clock.setTimeout(this.#onTimerFn, Math.max(0, due - wall));
   }
 
   #cancelTimer(): void {
