@@ -324,7 +324,8 @@ export class Socket extends Duplex {
         if (this.destroyed || this.#fd < 0) return false;
         let pool = this.#pool;
         if (pool === undefined || pool.length - this.#poolOff < READ_POOL_MIN) {
-          pool = this.#pool = new Uint8Array(READ_POOL);
+          // uninitialised (Node): every byte handed out is one just read into it
+          pool = this.#pool = Buffer.allocUnsafe(READ_POOL);
           this.#poolOff = 0;
         }
         const off = this.#poolOff;

@@ -11,16 +11,18 @@
 //     per recv (what the API offered before recvInto);
 //   - `into`: `bsd.trySend()` / `bsd.tryRecvInto()` into one reused 256 KiB buffer (no exception, no
 //     allocation per call).
-// With opts.baseDist (bench/run.mjs --base-dist=DIR: the dist/ of an earlier build, next to its own
-// build/ as in a checkout), the same transfer runs on that host as well (`base`, the `recv` way), in
-// the same process and the same alternation: a before/after ratio from one run.
+// With opts.which = 'base' and opts.baseDist (bench/run.mjs --base-dist=DIR: the dist/ of an earlier
+// build, next to its own build/ as in a checkout), the same transfer runs on that host instead (the
+// `recv` way: the only one it has), in its own process: pairs of two hosts in one process disturb
+// each other (in one trial the earlier host's garbage and timers cost the new one about 25 %).
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { median } from '../lib/measure.mjs';
 
-export async function run({ runs = 7, sampleMs = 200, baseDist } = {}) {
-  const hosts = [{ name: 'now', dist: new URL('../../dist/', import.meta.url) }];
-  if (baseDist) hosts.push({ name: 'base', dist: pathToFileURL(path.resolve(baseDist) + path.sep) });
+export async function run({ runs = 7, sampleMs = 200, baseDist, which = 'now' } = {}) {
+  const hosts = which === 'base'
+    ? [{ name: 'base', dist: pathToFileURL(path.resolve(baseDist) + path.sep) }]
+    : [{ name: 'now', dist: new URL('../../dist/', import.meta.url) }];
   for (const h of hosts) {
     h.mod = await import(new URL('index.js', h.dist).href);
     h.SocketError = h.mod.SocketError;
@@ -79,9 +81,8 @@ export async function run({ runs = 7, sampleMs = 200, baseDist } = {}) {
   }
   const variants = [];
   for (const mtu of [1500, 65535]) {
-    variants.push(await make(hosts[0], mtu, 'into'));
+    if (which !== 'base') variants.push(await make(hosts[0], mtu, 'into'));
     variants.push(await make(hosts[0], mtu, 'recv'));
-    if (hosts[1]) variants.push(await make(hosts[1], mtu, 'recv'));
   }
   for (const p of variants) await sample(p, 150); // warm-up
   const samples = variants.map(() => []);
@@ -104,16 +105,6 @@ export async function run({ runs = 7, sampleMs = 200, baseDist } = {}) {
     };
     return fig;
   });
-  // before/after ratios within this run (the base host, when given, is the "before")
-  const byId = Object.fromEntries(figures.map((f) => [f.id, f]));
-  for (const mtu of [1500, 65535]) {
-    const before = byId[`bulkstack_base_mtu${mtu}`];
-    if (before) {
-      for (const id of [`bulkstack_mtu${mtu}`, `bulkstack_recv_mtu${mtu}`]) {
-        byId[id].extra = { beforeId: before.id, before: before.value, ratioToBefore: byId[id].value / before.value };
-      }
-    }
-  }
   return {
     figures,
     checks: { noRetransmissions: retrans.every((x) => x === 0) },
