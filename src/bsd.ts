@@ -1033,9 +1033,10 @@ export class BsdSockets {
     }
     if (sock.conn < 0 || len === 0) return 0;
     const r = this.#host.core.readInto(sock.conn, buf, off, len);
+    // a read that found nothing changed nothing in the core: no frames, no events to take care of
+    if (r === CORE_EAGAIN) return 'EAGAIN';
     this.#host.service();
     if (r >= 0) return r;
-    if (r === CORE_EAGAIN) return 'EAGAIN';
     return errnoNameFromLinux(r) ?? 'EIO';
   }
 
