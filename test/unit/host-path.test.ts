@@ -4,7 +4,7 @@
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
 import { Stack } from '../../src/stack.js';
-import { MemoryLink } from '../../src/links/memory.js';
+import { MemoryHub, MemoryLink } from '../../src/links/memory.js';
 import { recordSize } from '../../src/links/link.js';
 import { VirtualClock } from '../../src/clock.js';
 import { SocketError } from '../../src/bsd.js';
@@ -433,5 +433,34 @@ describe('net.Socket reads through the pool', () => {
     expect(chunks.length).toBeGreaterThan(1);
     a.close();
     b.close();
+  });
+});
+
+describe('stacks on a MemoryHub (records through the switch)', () => {
+  it('moves data intact between two of three stacks; the third sees only the ARP broadcasts', async () => {
+    const clock = new VirtualClock();
+    const hub = new MemoryHub();
+    const [a, b, c] = [1, 2, 3].map((i) => new Stack({ clock, link: hub.attach(), interfaces: [{ ip: `10.0.0.${i}/24` }], seed: i })) as [Stack, Stack, Stack];
+    const l = b.bsd.socket('AF_INET', 'SOCK_STREAM');
+    b.bsd.bind(l, { address: '0.0.0.0', port: 80 });
+    b.bsd.listen(l, 4);
+    const fd = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+    const done = a.bsd.connectAsync(fd, { address: '10.0.0.2', port: 80 });
+    const acc = b.bsd.acceptAsync(l);
+    await clock.advanceAsync(10, settle);
+    await done;
+    const { fd: s } = await acc;
+    const data = pattern(1 << 20, 9);
+    const out = new Uint8Array(data.length);
+    let sent = 0, got = 0;
+    for (let i = 0; i < 5000 && got < data.length; i++) {
+      if (sent < data.length) { const r = a.bsd.trySend(fd, data.subarray(sent)); if (r > 0) sent += r; }
+      await clock.advanceAsync(1, settle);
+      for (let r; (r = b.bsd.tryRecvInto(s, out, got)) > 0;) got += r;
+    }
+    expect(sha(out)).toBe(sha(data));
+    expect(c.counters().IpInReceives).toBe(0); // unicast went to b only
+    expect(a.rxDropped + b.rxDropped + c.rxDropped).toBe(0);
+    hub.close();
   });
 });
