@@ -4,7 +4,9 @@
  *
  * Data flow: frames from a link are copied into the core's input area and handed over in batches
  * (all frames that arrive in the same tick: the flush runs on a microtask, or earlier when the area
- * fills); after every core call the output area is drained to the links (by interface index), the
+ * fills); a link with the RecordLink methods (MemoryLink) gives and takes whole batches of records
+ * in the areas' own layout, one copy per batch; after every core call the output area is drained to
+ * the links (by interface index, in runs of records), the
  * event ring is dispatched (accept/recv readiness to src/bsd.ts, SYN-flood warnings to listeners),
  * and exactly one clock timer is armed for the core's next deadline (nextTimer).
  *
