@@ -5,7 +5,9 @@
 // Options: --runs=N (samples per figure, default 7), --quick (runs=3, shorter samples, no 1M cases),
 //          --only=memory,kernel,cycle,flood,parse,scaling,bulk,bulkstack,connect,idle,connscale,heldscale (comma
 //          list; bulk brings its baselines kernelbulk, bulkstack brings bulk, connect and connscale
-//          bring kernel), --no-pin, --out=FILE. bulkstack runs the TypeScript host from dist/ (npm run build).
+//          bring kernel), --no-pin, --out=FILE. bulkstack runs the TypeScript host from dist/ (npm run build);
+//          bulknet: the same through wtcp/net Sockets. --base-dist=DIR adds bulkstack and bulknet on an
+//          earlier build's dist/ (next to its build/), each in its own process: before/after in one run.
 //          (partial runs write bench/results/partial.json unless --out is given)
 import { spawnSync, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, statSync, readdirSync } from 'node:fs';
@@ -25,7 +27,7 @@ const runs = Number(args.runs ?? (quick ? 3 : 7));
 const only = args.only ? new Set(String(args.only).split(',')) : null;
 // the data-path cases bring their same-run baselines with them
 if (only?.has('bulk')) only.add('kernelbulk');
-if (only?.has('bulkstack')) { only.add('bulk'); only.add('kernelbulk'); }
+if (only?.has('bulkstack') || only?.has('bulknet')) { only.add('bulk'); only.add('kernelbulk'); }
 if (only?.has('connect') || only?.has('connscale')) only.add('kernel');
 const want = (k) => !only || only.has(k);
 const sampleMs = quick ? 80 : undefined;
@@ -59,7 +61,15 @@ if (want('flood')) jobs.push({ name: 'flood', opts: { runs, sampleMs } });
 if (want('parse')) jobs.push({ name: 'parse', opts: { runs, sampleMs } });
 if (want('kernelbulk')) jobs.push({ name: 'kernelbulk', opts: { runs, cpu: pinCpu, sampleMs: quick ? 150 : 300 } });
 if (want('bulk')) jobs.push({ name: 'bulk', opts: { runs, sampleMs } });
-if (want('bulkstack')) jobs.push({ name: 'bulkstack', opts: { runs, sampleMs } });
+const baseDist = args['base-dist'] ? path.resolve(String(args['base-dist'])) : undefined;
+if (want('bulkstack')) {
+  jobs.push({ name: 'bulkstack', opts: { runs, sampleMs } });
+  if (baseDist) jobs.push({ name: 'bulkstack', opts: { runs, sampleMs, baseDist, which: 'base' } });
+}
+if (want('bulknet')) {
+  jobs.push({ name: 'bulknet', opts: { runs, ...(quick ? { sampleBytes: 16 << 20 } : {}) } });
+  if (baseDist) jobs.push({ name: 'bulknet', opts: { runs, ...(quick ? { sampleBytes: 16 << 20 } : {}), baseDist, which: 'base' } });
+}
 if (want('connect')) jobs.push({ name: 'connect', opts: { N: 0, runs, sampleMs } });
 if (want('idle')) jobs.push({ name: 'idle', opts: { N: quick ? 100000 : 1000000 } });
 if (want('connscale')) {
@@ -76,7 +86,7 @@ if (want('scaling')) {
 const results = [];
 const t0 = Date.now();
 for (const job of jobs) {
-  const label = `${job.name}${job.opts.kind ? ` ${job.opts.kind}` : ''}${job.opts.N != null ? ` N=${job.opts.N}` : ''}`;
+  const label = `${job.name}${job.opts.which ? ` ${job.opts.which}` : ''}${job.opts.kind ? ` ${job.opts.kind}` : ''}${job.opts.N != null ? ` N=${job.opts.N}` : ''}`;
   process.stderr.write(`running ${label} ... `);
   const t = Date.now();
   const cmd = pinCpu != null ? 'taskset' : process.execPath;

@@ -29,7 +29,7 @@ import {
   ConnField, ConnOpt, ConnState, ListenerFlag, ListenerOpt, PortUsage, type Core, type HostRandom,
 } from './core.js';
 import {
-  errnoFamilyOf, errnoNameFromLinux, errnoNumber, SocketError, type ErrnoFamily, type ErrnoName,
+  errnoFamilyOf, errnoName, errnoNameFromLinux, errnoNumber, SocketError, type ErrnoFamily, type ErrnoName,
 } from './errno.js';
 import type { FamilyName, Sysctls } from './sysctl.js';
 import { CcAlgo } from './core-abi.js';
@@ -99,8 +99,11 @@ interface Waiter<T> {
 }
 
 interface RecvWaiter extends Waiter<Uint8Array> {
+  /** bytes to read; -1: recvReadyAsync(), which only waits and reads nothing */
   max: number;
 }
+
+const NO_BYTES = new Uint8Array(0);
 
 /** One socket. Addresses are host-order u32. */
 interface Sock {
@@ -965,6 +968,130 @@ export class BsdSockets {
     }
   }
 
+  /**
+   * recv(2) into the caller's buffer, allocating nothing: reads up to `length` bytes (default: the
+   * rest of `buf` after `offset`) into `buf` at `offset` and returns how many (> 0, as many as are
+   * buffered), or 0 at end of stream (the peer's FIN) or for a length of 0. Fails as recv() does, with
+   * a SocketError: EAGAIN when nothing is buffered, ECONNRESET / ETIMEDOUT once for a connection that
+   * died (then 0), ENOTCONN on a socket that is not connected. A `buf` that is not a Uint8Array is a
+   * TypeError; an offset or length that is not an integer within `buf` is a RangeError.
+   */
+  recvInto(fd: number, buf: Uint8Array, offset?: number, length?: number): number {
+    this.#alive('recv');
+    const sock = this.#socket('recv', fd);
+    const off = this.#bufOffset('recvInto', buf, offset);
+    const len = this.#bufLength('recvInto', buf, off, length);
+    const r = this.#recvIntoOne(sock, buf, off, len);
+    if (typeof r === 'string') throw this.#error('recv', r);
+    return r;
+  }
+
+  /**
+   * recvInto() that reports errno failures as a negative number instead of throwing: bytes read
+   * (> 0), 0 at end of stream, or −errno in this stack's numbering (−11 for EAGAIN on Linux, −35 on
+   * the BSDs: compare with `-bsd.errno('EAGAIN')`; `bsd.errnoName(r)` gives the name). Bad arguments
+   * still throw (TypeError / RangeError), as does a core that aborted.
+   */
+  tryRecvInto(fd: number, buf: Uint8Array, offset?: number, length?: number): number {
+    const sock = this.#lookup('recv', fd);
+    const off = this.#bufOffset('tryRecvInto', buf, offset);
+    const len = this.#bufLength('tryRecvInto', buf, off, length);
+    if (typeof sock === 'string') return -errnoNumber(this.#ef, sock);
+    const r = this.#recvIntoOne(sock, buf, off, len);
+    return typeof r === 'string' ? -errnoNumber(this.#ef, r) : r;
+  }
+
+  #bufOffset(syscall: string, buf: Uint8Array, offset: number | undefined): number {
+    if (!(buf instanceof Uint8Array)) {
+      throw new TypeError(`${syscall}: buf must be a Uint8Array, got ${buf === null ? 'null' : typeof buf === 'object' ? (buf as object).constructor?.name ?? 'object' : typeof buf}`);
+    }
+    if (offset === undefined) return 0;
+    if (typeof offset !== 'number') throw new TypeError(`${syscall}: offset must be a number, got ${typeof offset}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset > buf.length) {
+      throw new RangeError(`${syscall}: offset must be an integer 0..${buf.length} (the buffer's length), got ${offset}`);
+    }
+    return offset;
+  }
+
+  #bufLength(syscall: string, buf: Uint8Array, off: number, length: number | undefined): number {
+    if (length === undefined) return buf.length - off;
+    if (typeof length !== 'number') throw new TypeError(`${syscall}: length must be a number, got ${typeof length}`);
+    if (!Number.isInteger(length) || length < 0 || off + length > buf.length) {
+      throw new RangeError(`${syscall}: length must be an integer 0..${buf.length - off} (the room after offset ${off}), got ${length}`);
+    }
+    return length;
+  }
+
+  #recvIntoOne(sock: Sock, buf: Uint8Array, off: number, len: number): number | ErrnoName {
+    if (sock.proto === 'udp') return 'EAGAIN';
+    if (sock.state === 'connecting') return 'EAGAIN';
+    if (sock.state !== 'connected') return 'ENOTCONN';
+    if (sock.pendingError) {
+      const e = sock.pendingError;
+      sock.pendingError = undefined;
+      return e;
+    }
+    if (sock.conn < 0 || len === 0) return 0;
+    const r = this.#host.core.readInto(sock.conn, buf, off, len);
+    // a read that found nothing changed nothing in the core: no frames, no events to take care of
+    if (r === CORE_EAGAIN) return 'EAGAIN';
+    this.#host.service();
+    if (r >= 0) return r;
+    return errnoNameFromLinux(r) ?? 'EIO';
+  }
+
+  /** The errno number of `name` in this stack's numbering (what SocketError.errno carries). */
+  errno(name: ErrnoName): number {
+    return errnoNumber(this.#ef, name);
+  }
+
+  /** The errno name of a number in this stack's numbering (a negative try*() result too), or undefined. */
+  errnoName(errno: number): ErrnoName | undefined {
+    return errnoName(this.#ef, errno);
+  }
+
+  /**
+   * Waits, reading nothing, until recv() on `fd` would not fail with EAGAIN: data, the end of the
+   * stream or an error is waiting for it (poll(2)'s POLLIN for one socket). Resolves at once if that
+   * is already so. Rejects as recvAsync() does for a bad descriptor or a closed stack, and with the
+   * signal's reason when aborted. Like recvAsync(), it wakes on the core's events for the
+   * connection. Lets a reader wait without a buffer, then read with recvInto() where it likes.
+   */
+  recvReadyAsync(fd: number, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      this.#alive('recv');
+      const sock = this.#socket('recv', fd);
+      const signal = opts.signal;
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      if (this.#recvReady(sock)) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const w: RecvWaiter = {
+          max: -1, resolve: () => resolve(), reject,
+          detach: () => signal?.removeEventListener('abort', onAbort),
+        };
+        const onAbort = () => {
+          const i = sock.recvWaiters.indexOf(w);
+          if (i >= 0) sock.recvWaiters.splice(i, 1);
+          reject(signal?.reason);
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        sock.recvWaiters.push(w);
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Whether recv() would answer anything but EAGAIN now, without reading. */
+  #recvReady(sock: Sock): boolean {
+    if (sock.proto === 'udp' || sock.state === 'connecting') return false;
+    if (sock.state !== 'connected' || sock.pendingError || sock.conn < 0) return true;
+    const x = this.#host.core.x;
+    const c = sock.conn;
+    if (x.connGet(c, ConnField.Readable) !== 0) return true; // bytes, or -1: the record is gone
+    return x.connGet(c, ConnField.Eof) !== 0 || x.connGet(c, ConnField.Error) !== 0 || x.connGet(c, ConnField.State) === ConnState.Closed;
+  }
+
   #recvMaxArg(max: number): void {
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 0) {
       throw new RangeError(`recv: max must be an integer >= 0, got ${String(max)}`);
@@ -1155,6 +1282,20 @@ export class BsdSockets {
     const r = this.#sendSome(sock, data);
     if (typeof r === 'string') throw this.#error('send', r);
     return r;
+  }
+
+  /**
+   * send() that reports errno failures as a negative number instead of throwing: bytes taken (at
+   * least 1; 0 only for empty data), or −errno in this stack's numbering (−EAGAIN when the send
+   * buffer is full or the handshake is still running, −EPIPE, ...). `data` that is not a Uint8Array
+   * is a TypeError; a core that aborted still throws.
+   */
+  trySend(fd: number, data: Uint8Array): number {
+    const sock = this.#lookup('send', fd);
+    if (!(data instanceof Uint8Array)) throw new TypeError('trySend: data must be a Uint8Array');
+    if (typeof sock === 'string') return -errnoNumber(this.#ef, sock);
+    const r = this.#sendSome(sock, data);
+    return typeof r === 'string' ? -errnoNumber(this.#ef, r) : r;
   }
 
   /** send() that waits until every byte is in the send buffer; resolves with data.length. */
@@ -1605,6 +1746,14 @@ export class BsdSockets {
   #pumpRecv(sock: Sock): void {
     while (sock.recvWaiters.length > 0) {
       const w = sock.recvWaiters[0] as RecvWaiter;
+      if (w.max < 0) {
+        // recvReadyAsync: wakes, reads nothing
+        if (!this.#recvReady(sock)) return;
+        sock.recvWaiters.shift();
+        w.detach();
+        w.resolve(NO_BYTES);
+        continue;
+      }
       const r = this.#recvOne(sock, w.max);
       if (r === 'EAGAIN') return;
       sock.recvWaiters.shift();
@@ -1662,6 +1811,18 @@ export class BsdSockets {
     if (this.#host.closed) throw this.#error(syscall, 'EBADF', 'the stack is closed');
     const ab = this.#host.core.aborted;
     if (ab) throw ab;
+  }
+
+  /** #alive + #socket without throwing for errnos (EBADF, ENOTSOCK); TypeError and core aborts still throw. */
+  #lookup(syscall: string, fd: number): Sock | ErrnoName {
+    const ab = this.#host.core.aborted;
+    if (ab) throw ab;
+    this.#fdArg(syscall, fd);
+    if (this.#host.closed) return 'EBADF';
+    const e = this.#fds.get(fd);
+    if (!e) return 'EBADF';
+    if (e.kind !== 'socket') return 'ENOTSOCK';
+    return e.sock;
   }
 
   #fdArg(syscall: string, fd: unknown): asserts fd is number {
@@ -1723,6 +1884,18 @@ export class BsdSockets {
   }
 
   #error(syscall: string, code: ErrnoName, detail?: string, where?: { address?: string; port?: number }): SocketError {
-    return new SocketError(this.#ef, syscall, code, detail, where);
+    if (code !== 'EAGAIN') return new SocketError(this.#ef, syscall, code, detail, where);
+    // EAGAIN is the normal answer of a non-blocking call, often thrown in a loop: built without
+    // capturing the call stack (V8's Error.stackTraceLimit; elsewhere the property does nothing),
+    // which is most of an Error's cost. Same class, code, errno, syscall and message.
+    const E = Error as { stackTraceLimit?: number };
+    const limit = E.stackTraceLimit;
+    if (typeof limit !== 'number') return new SocketError(this.#ef, syscall, code, detail, where);
+    E.stackTraceLimit = 0;
+    try {
+      return new SocketError(this.#ef, syscall, code, detail, where);
+    } finally {
+      E.stackTraceLimit = limit;
+    }
   }
 }

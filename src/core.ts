@@ -246,6 +246,7 @@ export class Core {
   #scratchPtr = 0;
   #scratchCap = 0;
   #initialised = false;
+  #evBuf = new Uint32Array(192);
 
   private constructor(exports: CoreExports, holder: { core?: Core }) {
     this.x = exports;
@@ -344,6 +345,53 @@ export class Core {
     return new Uint8Array(this.#memory.buffer, p, bytes);
   }
 
+  /**
+   * Copy records (src/links/link.ts RecordLink: [u16 len][u16 reserved][frame][pad to 4]) from
+   * `src[pos, end)` into the input area, as many whole records as fit, with one copy, and write
+   * `iface` into each. Returns where it stopped: `end` when all fitted; otherwise the next record,
+   * which did not fit next to what is already there (flush first, then call again), or which is
+   * larger than the whole area (then `-(its offset) - 1`: the caller drops it and goes on after it).
+   * A record whose length runs past `end` ends the batch (it is ignored).
+   */
+  pushRecords(iface: number, src: Uint8Array, pos: number, end: number): number {
+    const cap = this.#inCap;
+    const off0 = this.#inOff;
+    let off = off0;
+    let p = pos;
+    let n = 0;
+    const lo = iface & 0xff;
+    const hi = iface >>> 8;
+    let fix = false;
+    while (p + 4 <= end) {
+      const len = (src[p] as number) | ((src[p + 1] as number) << 8);
+      const rec = (4 + len + 3) & ~3;
+      if (src[p + 2] !== lo || src[p + 3] !== hi) fix = true;
+      if (p + rec > end) { p = end; break; }
+      if (rec > cap) {
+        if (n === 0) return -p - 1;
+        break;
+      }
+      if (off + rec > cap) break;
+      off += rec;
+      p += rec;
+      n++;
+    }
+    if (n > 0) {
+      const u8 = this.#views();
+      const dst = this.#inPtr + off0;
+      const bytes = off - off0;
+      u8.set(pos === 0 && bytes === src.length ? src : src.subarray(pos, pos + bytes), dst);
+      // the reserved field becomes the interface index (a Stack sending from the same index wrote it)
+      if (fix) for (let q = dst, e = dst + bytes; q < e; q += ((4 + ((u8[q] as number) | ((u8[q + 1] as number) << 8)) + 3) & ~3)) {
+        u8[q + 2] = lo;
+        u8[q + 3] = hi;
+      }
+      this.#inOff = off;
+      this.#inCount += n;
+    }
+    return p;
+  }
+
   /** Hand every pending frame to the core: input(count, now). */
   flushInput(now: number): void {
     const n = this.#inCount;
@@ -378,6 +426,75 @@ export class Core {
       this.x.outputReset();
     }
     return sent;
+  }
+
+  /**
+   * Like drainOutput, but in runs of records (src/links/link.ts RecordLink) for one interface:
+   * `send(iface, area, start, end, count)` gets a view of the whole of WebAssembly memory and the
+   * byte range of `count` consecutive records of that interface in it (valid during the call; the
+   * reserved field of each record holds the interface index). Resets the area; returns the frames.
+   */
+  drainOutputRecords(send: (iface: number, area: Uint8Array, start: number, end: number, count: number) => void): number {
+    const count = this.x.outputCount();
+    if (count <= 0) return 0;
+    const u8 = this.#views();
+    const end = this.#outPtr + this.x.outputLen();
+    let p = this.#outPtr;
+    let sent = 0;
+    try {
+      let runStart = p;
+      let runIface = -1;
+      let runCount = 0;
+      for (let i = 0; i < count && p + 4 <= end; i++) {
+        const len = (u8[p] as number) | ((u8[p + 1] as number) << 8);
+        const iface = (u8[p + 2] as number) | ((u8[p + 3] as number) << 8);
+        if (iface !== runIface) {
+          if (runCount > 0) send(runIface, u8, runStart, p, runCount);
+          sent += runCount;
+          runStart = p;
+          runIface = iface;
+          runCount = 0;
+        }
+        runCount++;
+        p += (4 + len + 3) & ~3;
+      }
+      if (runCount > 0) send(runIface, u8, runStart, Math.min(p, end), runCount);
+      sent += runCount;
+    } finally {
+      this.x.outputReset();
+    }
+    return sent;
+  }
+
+  /**
+   * takeEvents() for the Stack's loop, allocating nothing: the events are copied into a buffer this
+   * Core reuses (valid until the next call), [type, a, b] × count. Returns the number of events, or
+   * −1 − count when the ring overflowed (events were lost).
+   */
+  takeEventsReused(): number {
+    let n = this.x.eventsCount();
+    let lost = false;
+    if (n < 0) {
+      lost = true;
+      n = -n - 1;
+    }
+    if (n === 0) return lost ? -1 : 0;
+    if (this.#evBuf.length < n * 3) this.#evBuf = new Uint32Array(Math.max(n * 3, this.#evBuf.length * 2));
+    const u8 = this.#views();
+    const ev = this.#evBuf;
+    const base = this.#evPtr;
+    if ((base & 3) === 0) {
+      ev.set(new Uint32Array(u8.buffer, base, n * 3));
+    } else {
+      for (let i = 0; i < n * 3; i++) ev[i] = this.#dv.getUint32(base + i * 4, true);
+    }
+    this.x.eventsReset();
+    return lost ? -1 - n : n;
+  }
+
+  /** The buffer takeEventsReused() fills. */
+  get eventBuffer(): Uint32Array {
+    return this.#evBuf;
   }
 
   /**
@@ -431,6 +548,29 @@ export class Core {
     if (n === 0) return new Uint8Array(0);
     const u8 = this.#views();
     return u8.slice(this.#scratchPtr, this.#scratchPtr + n);
+  }
+
+  /**
+   * connRead into `dst[off, off + max)` through the scratch area, without allocating: bytes read
+   * (> 0; as many as are buffered, up to max), 0 at end of stream, or the core's negative errno
+   * (-11 EAGAIN, ...). Reads in scratch-sized steps until `max` is reached or the core has no more.
+   */
+  readInto(conn: number, dst: Uint8Array, off: number, max: number): number {
+    const cap = this.#scratchCap;
+    const sp = this.#scratchPtr;
+    let done = 0;
+    while (done < max) {
+      const want = Math.min(max - done, cap);
+      const n = this.x.connRead(conn, sp, want);
+      if (n <= 0) return done > 0 ? done : n;
+      const u8 = this.#views();
+      dst.set(u8.subarray(sp, sp + n), off + done);
+      done += n;
+      // go on only while data is buffered: a read that finds none would take a pending error,
+      // which must wait for the next call
+      if (n < want || this.x.connGet(conn, ConnField.Readable) <= 0) break;
+    }
+    return done;
   }
 
   /**

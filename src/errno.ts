@@ -102,6 +102,16 @@ export function errnoNameFromLinux(errno: number): ErrnoName | undefined {
   return LINUX_TO_NAME.get(Math.abs(errno));
 }
 
+const NUMBER_TO_NAME: Record<ErrnoFamily, Map<number, ErrnoName>> = {
+  linux: LINUX_TO_NAME,
+  bsd: new Map<number, ErrnoName>(ERRNO_NAMES.map((n) => [TABLE[n].bsd, n])),
+};
+
+/** The name of an errno number in `family`'s numbering (the negative form too), or undefined. */
+export function errnoName(family: ErrnoFamily, errno: number): ErrnoName | undefined {
+  return NUMBER_TO_NAME[family].get(Math.abs(errno));
+}
+
 /** The errno numbering a personality family uses (4.3BSD numbers like FreeBSD). */
 export function errnoFamilyOf(family: 'linux' | 'freebsd' | 'bsd43'): ErrnoFamily {
   return family === 'linux' ? 'linux' : 'bsd';

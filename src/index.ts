@@ -1,5 +1,5 @@
 export * from './core-abi.js';
-export type { Link } from './links/link.js';
+export type { Link, RecordLink, FrameRecordHandler } from './links/link.js';
 
 export { Stack, DEFAULT_LIMITS, MAX_INTERFACES, RX_CHUNK_BYTES, formatSsListeners, formatNetstatListeners, synFloodMessage } from './stack.js';
 export type { StackOptions, StackLimits, InterfaceOptions, InterfaceInfo, ListenerInfo, SynFloodEvent, LogEvent } from './stack.js';
@@ -7,7 +7,7 @@ export { BsdSockets, secsToRetrans, retransToSecs } from './bsd.js';
 export type {
   SockAddr, AcceptResult, AcceptFilterArg, SockOptValue, SockOptLevel, SockOptName, SocketDomain, SocketType, SocketProtocol,
 } from './bsd.js';
-export { SocketError, ERRNO_NAMES, errnoNumber, strerror } from './errno.js';
+export { SocketError, ERRNO_NAMES, errnoNumber, errnoName, strerror } from './errno.js';
 export type { ErrnoName, ErrnoFamily } from './errno.js';
 export { RealClock, VirtualClock } from './clock.js';
 export type { Clock, TimerHandle } from './clock.js';

@@ -30,6 +30,10 @@ import { isIPv4 } from './addr.js';
 import type { TimerHandle } from './clock.js';
 
 const READ_CHUNK = 65536;
+/** bytes read synchronously land in a pool this large; each pushed Buffer is a view of its own bytes */
+const READ_POOL = 128 * 1024;
+/** a pool with less room than this left is replaced (never reused: pushed Buffers keep their bytes) */
+const READ_POOL_MIN = 4096;
 const FIN_POLL_MS = 10;
 const REARM = Symbol('rearm');
 
@@ -116,6 +120,11 @@ export class Socket extends Duplex {
   #eof = false;
   #shutWr = false;
   #readAbort: AbortController | undefined;
+  /** the read pool (see READ_POOL) and where its free part starts */
+  #pool: Uint8Array | undefined;
+  #poolOff = 0;
+  /** inside #readSync (push() may call _read() again) */
+  #inReadSync = false;
   #pendingConnect: (() => void)[] = [];
   #timeoutMs = 0;
   #timer: TimerHandle | undefined;
@@ -263,37 +272,32 @@ export class Socket extends Duplex {
   }
 
   #readLoop(): void {
-    if (this.#reading || this.#eof || this.destroyed || this.#fd < 0) return;
+    if (this.#reading || this.#inReadSync || this.#eof || this.destroyed || this.#fd < 0) return;
+    // what is already buffered is read at once, into the pool: no promise and no allocation per chunk
+    if (!this.#readSync()) return;
     this.#reading = true;
     const fd = this.#fd;
     // Workaround for a core gap: a FIN that moves FIN-WAIT-2 to TIME-WAIT raises no Readable event
     // (assembly/tcp/conn.ts returns before afterReadable), so once our side is shut a pending read
-    // is re-armed every FIN_POLL_MS; recvAsync's first non-blocking attempt then sees the end.
+    // is re-armed every FIN_POLL_MS; the non-blocking read that follows then sees the end.
     let poll: TimerHandle | undefined;
-    const ac = new AbortController();
+    // one controller serves every wait until it is used (aborting re-arms the pending wait)
+    let ac = this.#readAbort;
+    if (ac === undefined || ac.signal.aborted) ac = this.#readAbort = new AbortController();
     const signal = ac.signal;
-    this.#readAbort = ac;
-    if (this.#shutWr) poll = this.stack.clock.setTimeout(() => { poll = undefined; ac.abort(REARM); }, FIN_POLL_MS);
+    const armed = ac;
+    if (this.#shutWr) poll = this.stack.clock.setTimeout(() => { poll = undefined; armed.abort(REARM); }, FIN_POLL_MS);
     const stopPoll = () => {
       if (poll !== undefined) this.stack.clock.clearTimeout(poll);
       poll = undefined;
-      if (this.#readAbort === ac) this.#readAbort = undefined;
     };
-    this.stack.bsd.recvAsync(fd, READ_CHUNK, { signal }).then(
-      (data) => {
+    // wait without reading (no buffer allocated per wake-up); the bytes are read into the pool
+    this.stack.bsd.recvReadyAsync(fd, { signal }).then(
+      () => {
         stopPoll();
         this.#reading = false;
         if (this.destroyed) return;
-        if (data.length === 0) {
-          this.#eof = true;
-          this.push(null);
-          return;
-        }
-        this.bytesRead += data.length;
-        this.#touch();
-        const more = this.push(Buffer.from(data.buffer, data.byteOffset, data.length));
-        this.#wantRead = more;
-        if (more) this.#readLoop();
+        this.#readLoop();
       },
       (e: unknown) => {
         stopPoll();
@@ -304,6 +308,51 @@ export class Socket extends Duplex {
         this.destroy(fromBsd(this.stack, e, 'read'));
       },
     );
+  }
+
+  /**
+   * Read what the stack holds for this socket, synchronously (tryRecvInto into the pool), pushing each
+   * chunk. Returns true when nothing is left and the caller should wait (EAGAIN); false when reading
+   * stops here: end of stream, an error (the socket is destroyed), or the stream wants no more now.
+   */
+  #readSync(): boolean {
+    const bsd = this.stack.bsd;
+    const again = -bsd.errno('EAGAIN');
+    this.#inReadSync = true;
+    try {
+      for (;;) {
+        if (this.destroyed || this.#fd < 0) return false;
+        let pool = this.#pool;
+        if (pool === undefined || pool.length - this.#poolOff < READ_POOL_MIN) {
+          // uninitialised (Node): every byte handed out is one just read into it
+          pool = this.#pool = Buffer.allocUnsafe(READ_POOL);
+          this.#poolOff = 0;
+        }
+        const off = this.#poolOff;
+        const n = bsd.tryRecvInto(this.#fd, pool, off, Math.min(READ_CHUNK, pool.length - off));
+        if (n === again) return true;
+        if (n === 0) {
+          this.#eof = true;
+          this.push(null);
+          return false;
+        }
+        if (n < 0) {
+          const code = bsd.errnoName(n) ?? 'EIO';
+          if (code === 'EBADF') this.destroy(); // the stack was closed under us
+          else this.destroy(netError(this.stack, 'read', code));
+          return false;
+        }
+        // the next chunk starts 8-aligned, so that typed-array views of a chunk can be aligned
+        this.#poolOff = (off + n + 7) & ~7;
+        this.bytesRead += n;
+        this.#touch();
+        const more = this.push(Buffer.from(pool.buffer, pool.byteOffset + off, n));
+        this.#wantRead = more;
+        if (!more) return false;
+      }
+    } finally {
+      this.#inReadSync = false;
+    }
   }
 
   // --- writing -----------------------------------------------------------------------------------

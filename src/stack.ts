@@ -4,7 +4,9 @@
  *
  * Data flow: frames from a link are copied into the core's input area and handed over in batches
  * (all frames that arrive in the same tick: the flush runs on a microtask, or earlier when the area
- * fills); after every core call the output area is drained to the links (by interface index), the
+ * fills); a link with the RecordLink methods (MemoryLink) gives and takes whole batches of records
+ * in the areas' own layout, one copy per batch; after every core call the output area is drained to
+ * the links (by interface index, in runs of records), the
  * event ring is dispatched (accept/recv readiness to src/bsd.ts, SYN-flood warnings to listeners),
  * and exactly one clock timer is armed for the core's next deadline (nextTimer).
  *
@@ -20,7 +22,7 @@ import { COUNTERS, CoreEvent, KNOB, ListenerField, type CounterName } from './co
 import {
   Core, getCoreModule, HostRandom, loadCoreModule, makeSeeds, type CoreOptions,
 } from './core.js';
-import type { Link } from './links/link.js';
+import { canReceiveRecords, canSendRecords, countRecords, recordSize, type Link, type RecordLink } from './links/link.js';
 import { Sysctls, type FamilyName, type PersonalityName, type SysctlOverrides } from './sysctl.js';
 
 /** One network interface. */
@@ -172,6 +174,8 @@ export class Stack {
 
   readonly #epoch: number;
   readonly #links: (Link | undefined)[];
+  /** per interface: its link, if that link takes batches of records */
+  readonly #recordLinks: (RecordLink | undefined)[];
   readonly #listeners = new Map<keyof StackEvents, Set<(...args: never[]) => void>>();
   readonly #unsubscribeSysctl: () => void;
   #timer: TimerHandle | undefined;
@@ -193,6 +197,7 @@ export class Stack {
     const ifaces = this.#parseInterfaces(opts);
     this.interfaces = ifaces;
     this.#links = ifaces.map((i) => i.link);
+    this.#recordLinks = ifaces.map((i) => (i.link && canSendRecords(i.link) ? (i.link as RecordLink) : undefined));
 
     const limits = this.#limits(opts.limits ?? {});
     const seeds = makeSeeds(opts.seed);
@@ -244,8 +249,19 @@ export class Stack {
     };
     this.bsd = new BsdSockets(host, { maxFds: limits.fds });
 
-    // attach last: from here on frames flow
-    ifaces.forEach((i) => i.link?.onReceive((frame) => this.#receive(i.index, frame)));
+    // attach last: from here on frames flow. Links with the record methods (MemoryLink) take and give
+    // whole batches; onReceive stays installed for what no record can carry.
+    ifaces.forEach((i) => {
+      const link = i.link;
+      if (!link) return;
+      link.onReceive((frame) => this.#receive(i.index, frame));
+      if (canReceiveRecords(link)) {
+        link.onReceiveRecords(
+          (data, start, end, count) => this.#receiveRecords(i.index, data, start, end, count),
+          (data, start, end) => this.#takeRecords(i.index, data, start, end),
+        );
+      }
+    });
     // A link that reads its frames in batches (the TAP link) reads them straight into the core's
     // memory, laid out as input records, and the batch is input where it lies: no copy per frame.
     // One such link per stack (the core has one receive area); others take the per-frame path.
@@ -414,7 +430,11 @@ export class Stack {
       this.#closed = true;
       this.#closing = false;
       this.#cancelTimer();
-      for (const l of this.#links) l?.onReceive(null);
+      for (const l of this.#links) {
+        if (!l) continue;
+        l.onReceive(null);
+        if (canReceiveRecords(l)) l.onReceiveRecords(null);
+      }
       this.#unsubscribeSysctl();
       this.#emit('close');
     }
@@ -441,12 +461,60 @@ export class Stack {
     }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      queueMicrotask(() => {
-        this.#flushScheduled = false;
-        this.#flush();
-      });
+      queueMicrotask(this.#flushTask);
     }
   }
+
+  /** A batch of records from a link (RecordLink): straight into the input area, whole runs at a time. */
+  #receiveRecords(iface: number, data: Uint8Array, start: number, end: number, count: number): void {
+    if (this.#closed || this.#closing || this.core.aborted || count <= 0) return;
+    let p = start;
+    while (p < end) {
+      const q = this.core.pushRecords(iface, data, p, end);
+      if (q >= end) break;
+      if (q < 0) {
+        // one frame larger than the whole input area: lost, as in #receive
+        const at = -q - 1;
+        this.rxDropped++;
+        p = at + recordSize((data[at] as number) | ((data[at + 1] as number) << 8));
+        continue;
+      }
+      // the input area is full: hand it over now, unless the core is busy (then the rest is lost, as
+      // with a full receive ring)
+      if (this.#servicing || q === p && this.core.pendingFrames === 0) {
+        this.rxDropped += countRecords(data, q, end);
+        break;
+      }
+      this.#flush();
+      if (this.#closed || this.core.aborted) return;
+      p = q;
+    }
+    if (!this.#flushScheduled && this.core.pendingFrames > 0) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+  }
+
+  /**
+   * A link's `take` (RecordLink): copy what fits of a batch into the input area now, without
+   * processing it (that happens on the flush microtask, after the sender's call). Returns where it
+   * stopped.
+   */
+  #takeRecords(iface: number, data: Uint8Array, start: number, end: number): number {
+    if (this.#closed || this.#closing || this.core.aborted) return start;
+    const q = this.core.pushRecords(iface, data, start, end);
+    if (q < 0) return start;
+    if (q > start && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+    return q;
+  }
+
+  readonly #flushTask = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
 
   #flush(): void {
     if (this.#closed || this.core.pendingFrames === 0 || this.core.aborted) return;
@@ -455,6 +523,8 @@ export class Stack {
       this.#service();
     });
   }
+
+  readonly #onTimerFn = (): void => this.#onTimer();
 
   #onTimer(): void {
     this.#timer = undefined;
@@ -496,20 +566,25 @@ export class Stack {
       let rounds = 0;
       do {
         this.#again = false;
-        this.core.drainOutput(this.#sendOut);
+        this.core.drainOutputRecords(this.#sendRun);
         // connections that stopped because the transmit area was full go on now that it is empty
         if (this.core.x.outputBlocked() > 0) {
           this.core.x.outputResume();
           this.#again = true;
         }
-        const { events, lost } = this.core.takeEvents();
-        for (let i = 0; i + 2 < events.length; i += 3) {
-          this.#dispatch(events[i] as number, events[i + 1] as number, events[i + 2] as number);
-        }
-        if (lost) this.bsd.onEventsLost();
-        if (!this.#again && rounds < 16 && this.core.x.nextTimer(this.now()) === 0) {
-          this.core.x.poll(this.now());
-          this.#again = true;
+        const r = this.core.takeEventsReused();
+        const n = r < 0 ? -1 - r : r;
+        // the reused buffer stays as it is while we read it: whatever a dispatch calls into reaches
+        // #service only as #again (never nested), the one caller of takeEventsReused
+        const events = this.core.eventBuffer;
+        for (let i = 0; i < n * 3; i += 3) this.#dispatch(events[i] as number, events[i + 1] as number, events[i + 2] as number);
+        if (r < 0) this.bsd.onEventsLost();
+        if (!this.#again && rounds < 16) {
+          const now = this.now();
+          if (this.core.x.nextTimer(now) === 0) {
+            this.core.x.poll(now);
+            this.#again = true;
+          }
         }
         rounds++;
       } while (this.#again && rounds < 10_000);
@@ -519,10 +594,24 @@ export class Stack {
     this.#armTimer();
   }
 
-  readonly #sendOut = (iface: number, frame: Uint8Array): void => {
+  /** A run of output records for one interface: one copy into a record link, else frame by frame. */
+  readonly #sendRun = (iface: number, area: Uint8Array, start: number, end: number, count: number): void => {
+    const rl = this.#recordLinks[iface];
+    if (rl) {
+      rl.sendRecords(area, start, end, count);
+      return;
+    }
     const link = this.#links[iface];
-    if (link) link.send(frame);
-    else this.txNoLink++;
+    if (!link) {
+      this.txNoLink += count;
+      return;
+    }
+    let p = start;
+    for (let i = 0; i < count && p + 4 <= end; i++) {
+      const len = (area[p] as number) | ((area[p + 1] as number) << 8);
+      link.send(area.subarray(p + 4, p + 4 + len));
+      p += recordSize(len);
+    }
   };
 
   #dispatch(type: number, a: number, b: number): void {
@@ -553,18 +642,19 @@ export class Stack {
 
   #armTimer(): void {
     if (this.#closed || this.core.aborted) return;
-    const now = this.now();
-    const t = this.core.x.nextTimer(now);
+    const wall = this.clock.now();
+    const elapsed = Math.floor(wall - this.#epoch);
+    const t = this.core.x.nextTimer(elapsed >>> 0);
     if (t < 0) {
       this.#cancelTimer();
       return;
     }
     // the unwrapped time: `now` wraps at 2^32 ms, and a due time built from it would then lie in the past
-    const due = this.#epoch + Math.floor(this.clock.now() - this.#epoch) + t;
+    const due = this.#epoch + elapsed + t;
     if (this.#timer !== undefined && due === this.#timerDue) return;
     this.#cancelTimer();
     this.#timerDue = due;
-    this.#timer = this.clock.setTimeout(() => this.#onTimer(), Math.max(0, due - this.clock.now()));
+    this.#timer = this.clock.setTimeout(this.#onTimerFn, Math.max(0, due - wall));
   }
 
   #cancelTimer(): void {
