@@ -1299,8 +1299,9 @@ export class BsdSockets {
   /** An int option's value (booleans are 0/1); anything else is Linux's short optlen / BSD sooptcopyin ⇒ EINVAL. */
   #intValue(syscall: string, value: SockOptValue): number {
     if (typeof value === 'boolean') return value ? 1 : 0;
-    if (typeof value === 'number' && Number.isFinite(value)) return Math.trunc(value) | 0;
-    throw this.#error(syscall, 'EINVAL', 'the option takes an int');
+    // a value no C int can hold is refused rather than wrapped (2 ** 32 would otherwise become 0)
+    if (typeof value === 'number' && Number.isFinite(value) && value > -(2 ** 31) - 1 && value < 2 ** 31) return Math.trunc(value) | 0;
+    throw this.#error(syscall, 'EINVAL', `the option takes an int (-2147483648..2147483647), got ${typeof value === 'number' ? value : typeof value}`);
   }
 
   #solSocketSet(sock: Sock, name: string, value: SockOptValue): void {

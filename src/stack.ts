@@ -174,6 +174,7 @@ export class Stack {
     this.family = this.sysctl.family;
     this.personality = this.sysctl.personality.name;
     this.clock = opts.clock ?? new RealClock();
+    if (typeof this.clock?.now !== 'function' || typeof this.clock.setTimeout !== 'function') throw new TypeError('clock must be a Clock (now, setTimeout, clearTimeout): a RealClock or a VirtualClock');
     this.#epoch = this.clock.now();
 
     const ifaces = this.#parseInterfaces(opts);
@@ -549,6 +550,9 @@ export class Stack {
       if (i.mac !== undefined && !isMac(i.mac)) parseMac(i.mac, `interfaces[${index}].mac`);
       if (i.gateway !== undefined && !isIPv4(i.gateway)) parseIPv4(i.gateway, `interfaces[${index}].gateway`);
       const link = i.link ?? (index === 0 ? opts.link : undefined);
+      if (link !== undefined && (link === null || typeof link.send !== 'function' || typeof link.onReceive !== 'function')) {
+        throw new TypeError(`interfaces[${index}]: the link must be a Link (send, onReceive, close, mtu)`);
+      }
       return {
         index,
         address: formatIPv4(ip),

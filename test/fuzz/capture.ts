@@ -58,7 +58,7 @@ async function conversation(personality: NonNullable<StackOptions['personality']
   await drive(clock, client.bsd.recvAsync(cfd, 1)); // EOF
   client.bsd.close(cfd);
   server.bsd.close(acc.fd);
-  await drive(clock, new Promise((r) => clock.setTimeout(r, 1000)));
+  await drive(clock, new Promise<void>((r) => clock.setTimeout(() => r(), 1000)));
   server.close();
   client.close();
   return frames;

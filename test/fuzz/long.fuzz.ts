@@ -62,7 +62,7 @@ if (env.WTCP_FUZZ_CAPTURE === '1') {
       const hash = createHash('sha256').update(pcapBytes(failing)).digest('hex').slice(0, 12);
       const base = join(CORPUS_DIR, `failure-${config.name}-${hash}`);
       writeFileSync(`${base}.pcap`, pcapBytes(failing));
-      const message = String((details.errorInstance as Error | undefined)?.message ?? details.error ?? 'unknown');
+      const message = String((details.errorInstance as Error | undefined)?.message ?? 'unknown');
       writeFileSync(`${base}.txt`, [
         `personality: ${config.name}`, `seed: ${seed}`, `path: ${details.counterexamplePath ?? ''}`,
         `frames: ${failing.length} (shrunk ${details.numShrinks} times)`, `failure: ${message}`, '',
