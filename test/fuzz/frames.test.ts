@@ -13,7 +13,7 @@ import { MemoryLink } from '../../src/links/memory.js';
 import { parsePcap } from '../helpers/pcap.js';
 import { captureCorpus } from './capture.js';
 import {
-  batchArb, FUZZ_CONFIGS, loadCorpus, materialise, pcapBytes, replayFrames, runBatch, runSpecBatch, setup, teardown,
+  batchArb, runArb, FUZZ_CONFIGS, loadCorpus, materialise, pcapBytes, replayFrames, runBatch, runSpecBatch, setup, teardown,
   STACK_MAC, LISTEN_PORT, type FrameSpec,
 } from './harness.js';
 
@@ -109,7 +109,7 @@ describe('fuzz: random and structured frames, mutated corpus frames (fast-check)
   for (const config of FUZZ_CONFIGS) {
     it(`${config.name}: ${RUNS} batches, each checked`, async () => {
       await fc.assert(
-        fc.asyncProperty(batchArb({ maxFrames: 24, corpus: corpus.length > 0 }), (batch) => runSpecBatch(config, corpus, batch)),
+        fc.asyncProperty(runArb({ maxFrames: 24, corpus: corpus.length > 0, maxRounds: 3 }), (rounds) => runSpecBatch(config, corpus, rounds)),
         { seed: SEED, numRuns: RUNS },
       );
     });

@@ -40,6 +40,9 @@ export const PEER_MAC = macFromIp(PEER_IP);
 export const LISTEN_PORT = 80;
 export const CLOSED_PORT = 81;
 const CONN_SPORT = 40001;
+/** the port the stack's own connect() goes to; the peer never answers, so it stays in SYN-SENT */
+const ACTIVE_PEER_PORT = 5000;
+const ACTIVE_PEER_ISN = 0x0badcafe;
 const STACK_MAC_BYTES = [2, 0, 198, 18, 0, 2];
 export const CORPUS_DIR = new URL('./corpus/', import.meta.url).pathname;
 
@@ -101,7 +104,7 @@ export interface TcpSpec {
   proto: 'tcp';
   eth: EthSpec;
   ip: IpSpec;
-  to: 'connection' | 'listener' | 'closed' | 'any';
+  to: 'connection' | 'active' | 'listener' | 'closed' | 'any';
   sport: number;
   dport: number;
   /** sequence / acknowledgment number relative to the live connection's, or absolute */
@@ -167,6 +170,8 @@ export interface CorpusSpec {
   file: number;
   frame: number;
   mutations: Mutation[];
+  /** move a TCP frame onto the live connection (ports, sequence numbers near its own) */
+  retarget: { seq: number; ack: number } | null;
   repair: boolean;
 }
 
@@ -175,6 +180,8 @@ export type FrameSpec = TcpSpec | IcmpSpec | OtherIpSpec | ArpSpec | RawSpec | C
 /** What a materialised frame may refer to. */
 export interface FrameContext {
   conn: { sport: number; snd: number; rcv: number };
+  /** the stack's own connect() in SYN-SENT: its port and ISS (the peer never answers it) */
+  active: { port: number; iss: number };
   corpus: readonly Uint8Array[][];
 }
 
@@ -260,7 +267,7 @@ const tcpArb: fc.Arbitrary<TcpSpec> = fc.record({
   proto: fc.constant('tcp' as const),
   eth: ethArb,
   ip: ipArb,
-  to: fc.constantFrom('connection' as const, 'connection' as const, 'listener' as const, 'listener' as const, 'closed' as const, 'any' as const),
+  to: fc.constantFrom('connection' as const, 'connection' as const, 'active' as const, 'listener' as const, 'listener' as const, 'closed' as const, 'any' as const),
   sport: u16,
   dport: u16,
   seq: seqArb,
@@ -329,6 +336,10 @@ function corpusArb(): fc.Arbitrary<CorpusSpec> {
     file: fc.nat({ max: 1000 }),
     frame: fc.nat({ max: 100000 }),
     mutations: fc.array(mutationArb, { minLength: 0, maxLength: 4 }),
+    retarget: fc.oneof(
+      { weight: 2, arbitrary: fc.constant(null) },
+      { weight: 1, arbitrary: fc.record({ seq: fc.integer({ min: -3000, max: 3000 }), ack: fc.integer({ min: -3000, max: 3000 }) }) },
+    ),
     repair: fc.boolean(),
   });
 }
@@ -346,12 +357,23 @@ export function frameSpecArb(withCorpus: boolean): fc.Arbitrary<FrameSpec> {
   return fc.oneof(...parts);
 }
 
+export interface Batch {
+  frames: FrameSpec[];
+  /** clock time to let pass afterwards (timers: retransmissions, TIME-WAIT, ARP, keepalive) */
+  waitMs: number;
+}
+
 /** A batch: 1..maxFrames frames and how much clock time to let pass afterwards. */
-export function batchArb(opts: { maxFrames: number; corpus: boolean }): fc.Arbitrary<{ frames: FrameSpec[]; waitMs: number }> {
+export function batchArb(opts: { maxFrames: number; corpus: boolean }): fc.Arbitrary<Batch> {
   return fc.record({
     frames: fc.array(frameSpecArb(opts.corpus), { minLength: 1, maxLength: opts.maxFrames }),
-    waitMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5000 })),
+    waitMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 5000, max: 130_000 })),
   });
+}
+
+/** One property run: 1..maxRounds batches against the same stack, each checked. */
+export function runArb(opts: { maxFrames: number; corpus: boolean; maxRounds: number }): fc.Arbitrary<Batch[]> {
+  return fc.array(batchArb(opts), { minLength: 1, maxLength: opts.maxRounds });
 }
 
 // --- materialising -----------------------------------------------------------------------------------
@@ -440,9 +462,16 @@ function tcpFrame(s: TcpSpec, ctx: FrameContext): Uint8Array {
   const dst = ipDst(s.ip);
   let sport = s.sport;
   let dport = s.dport;
+  let seqBase = ctx.conn.snd;
+  let ackBase = ctx.conn.rcv;
   if (s.to === 'connection') {
     sport = ctx.conn.sport;
     dport = LISTEN_PORT;
+  } else if (s.to === 'active') {
+    sport = ACTIVE_PEER_PORT;
+    dport = ctx.active.port;
+    seqBase = ACTIVE_PEER_ISN;
+    ackBase = (ctx.active.iss + 1) >>> 0;
   } else if (s.to === 'listener') {
     dport = LISTEN_PORT;
   } else if (s.to === 'closed') {
@@ -451,7 +480,7 @@ function tcpFrame(s: TcpSpec, ctx: FrameContext): Uint8Array {
   const rel = (v: { rel: number } | { abs: number }, base: number) => ('rel' in v ? (base + v.rel) >>> 0 : v.abs >>> 0);
   const raw = encodeOptions(s.options);
   const seg = buildTcp({
-    src, dst, sport, dport, seq: rel(s.seq, ctx.conn.snd), ack: rel(s.ack, ctx.conn.rcv), flags: s.flags,
+    src, dst, sport, dport, seq: rel(s.seq, seqBase), ack: rel(s.ack, ackBase), flags: s.flags,
     win: s.win, urp: s.urp, rawOptions: raw, payload: s.payload,
     ...(s.dataOffset !== null ? { dataOffset: s.dataOffset } : {}),
   });
@@ -562,7 +591,19 @@ function corpusFrame(s: CorpusSpec, ctx: FrameContext): Uint8Array {
       }
     }
   }
-  if (s.repair) repairChecksums(f);
+  if (s.retarget && f.length >= 54 && f[12] === 8 && f[13] === 0 && f[23] === IPPROTO_TCP) {
+    const t = 14 + ((f[14] as number) & 15) * 4;
+    if (t + 20 <= f.length) {
+      const dv = new DataView(f.buffer, f.byteOffset, f.byteLength);
+      dv.setUint16(t, ctx.conn.sport);
+      dv.setUint16(t + 2, LISTEN_PORT);
+      dv.setUint32(t + 4, (ctx.conn.snd + s.retarget.seq) >>> 0);
+      dv.setUint32(t + 8, (ctx.conn.rcv + s.retarget.ack) >>> 0);
+      f.set([2, 0, 198, 18, 0, 1], 6);
+      f.set([198, 18, 0, 1, 198, 18, 0, 2], 26);
+    }
+  }
+  if (s.repair || s.retarget) repairChecksums(f);
   return f;
 }
 
@@ -671,7 +712,7 @@ export async function setup(config: FuzzConfig, corpus: readonly Uint8Array[][],
   const peer = new Peer({ link: b, clock, ip: PEER_IP, stackIp: STACK_IP });
   const h: Harness = {
     config, clock, stack, peer, link: b, errors, memBytes: stack.core.x.memory.buffer.byteLength, listenFd: -1,
-    ctx: { conn: { sport: CONN_SPORT, snd: 0, rcv: 0 }, corpus }, delivered: 0, deliveredIp: 0, deliveredArp: 0, nextPort: 50000,
+    ctx: { conn: { sport: CONN_SPORT, snd: 0, rcv: 0 }, active: { port: 0, iss: 0 }, corpus }, delivered: 0, deliveredIp: 0, deliveredArp: 0, nextPort: 50000,
   };
   b.onTap((frame, dir) => {
     if (dir !== 'out') return;
@@ -687,6 +728,14 @@ export async function setup(config: FuzzConfig, corpus: readonly Uint8Array[][],
   const c = await handshake(h, CONN_SPORT, 1000);
   if (!c) throw new Error(`fuzz setup (${config.name}): the first connection did not complete`);
   h.ctx.conn = { sport: CONN_SPORT, snd: c.snd, rcv: c.rcv };
+  // an active open the peer leaves unanswered: fuzzed SYN-ACKs, RSTs and the rest reach SYN-SENT
+  const afd = stack.bsd.socket('AF_INET', 'SOCK_STREAM');
+  stack.bsd.connectAsync(afd, { address: PEER_IP, port: ACTIVE_PEER_PORT }).catch(() => undefined);
+  await peer.settle();
+  const syn = peer.received.find((s) => s.dport === ACTIVE_PEER_PORT && s.flags === 'S');
+  if (!syn) throw new Error(`fuzz setup (${config.name}): the stack's connect() sent no SYN`);
+  h.ctx.active = { port: syn.sport, iss: syn.seq };
+  peer.received.length = 0;
   return h;
 }
 
@@ -794,7 +843,11 @@ function drainAcceptQueue(h: Harness): void {
   }
 }
 
+/** Every counter summed over the runs so far: how deep the fuzz went (printed by `npm run fuzz`). */
+export const fuzzTotals = new Map<string, number>();
+
 export function teardown(h: Harness): void {
+  for (const [k, v] of Object.entries(h.stack.counters())) fuzzTotals.set(k, (fuzzTotals.get(k) ?? 0) + v);
   h.peer.close();
   h.stack.close();
 }
@@ -803,13 +856,17 @@ export function teardown(h: Harness): void {
  * One property run: a fresh stack, the batch, the checks, a normal connection. Returns the frames
  * delivered (for saving a failure).
  */
-export async function runSpecBatch(config: FuzzConfig, corpus: readonly Uint8Array[][], batch: { frames: FrameSpec[]; waitMs: number },
+export async function runSpecBatch(config: FuzzConfig, corpus: readonly Uint8Array[][], rounds: readonly Batch[],
   record?: (frames: Uint8Array[]) => void): Promise<void> {
   const h = await setup(config, corpus);
-  const frames = batch.frames.map((s) => materialise(s, h.ctx));
-  record?.(frames);
+  const all: Uint8Array[] = [];
   try {
-    await runBatch(h, frames, batch.waitMs);
+    for (const batch of rounds) {
+      const frames = batch.frames.map((s) => materialise(s, h.ctx));
+      all.push(...frames);
+      record?.(all.slice());
+      await runBatch(h, frames, batch.waitMs);
+    }
     await normalConnection(h);
   } finally {
     teardown(h);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { it, expect } from 'vitest';
 import { captureCorpus } from './capture.js';
-import { batchArb, CORPUS_DIR, FUZZ_CONFIGS, loadCorpus, pcapBytes, runSpecBatch } from './harness.js';
+import { fuzzTotals, runArb, CORPUS_DIR, FUZZ_CONFIGS, loadCorpus, pcapBytes, runSpecBatch } from './harness.js';
 
 const env = process.env;
 
@@ -41,12 +41,13 @@ if (env.WTCP_FUZZ_CAPTURE === '1') {
       let failing: Uint8Array[] = [];
       let current: Uint8Array[] = [];
       let runs = 0;
+      fuzzTotals.clear();
       const started = Date.now();
       const details = await fc.check(
-        fc.asyncProperty(batchArb({ maxFrames, corpus: corpus.length > 0 }), async (batch) => {
+        fc.asyncProperty(runArb({ maxFrames, corpus: corpus.length > 0, maxRounds: 4 }), async (rounds) => {
           runs++;
           try {
-            await runSpecBatch(config, corpus, batch, (f) => { current = f; });
+            await runSpecBatch(config, corpus, rounds, (f) => { current = f; });
           } catch (e) {
             failing = current; // the last failing run is fast-check's smallest counterexample
             throw e;
@@ -56,7 +57,9 @@ if (env.WTCP_FUZZ_CAPTURE === '1') {
       );
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       if (!details.failed) {
-        console.log(`wtcp fuzz: ${config.name}: ${runs} batches in ${secs} s, no failure (seed ${seed})`);
+        const totals = [...fuzzTotals].filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ');
+        console.log(`wtcp fuzz: ${config.name}: ${runs} runs in ${secs} s, no failure (seed ${seed})\n  counters over all runs: ${totals}`);
+        fuzzTotals.clear();
         return;
       }
       const hash = createHash('sha256').update(pcapBytes(failing)).digest('hex').slice(0, 12);
