@@ -9,7 +9,11 @@
 // Reproduce a failure: WTCP_FUZZ_SEED=<seed printed by fast-check> npx vitest run test/fuzz/frames.test.ts
 import fc from 'fast-check';
 import { describe, it, expect } from 'vitest';
+import { encodeLengthPrefixed, LengthPrefixedDecoder } from '../../src/links/framing.js';
 import { MemoryLink } from '../../src/links/memory.js';
+import { WebSocketLink, type WebSocketLike } from '../../src/links/websocket.js';
+import { VirtualClock } from '../../src/clock.js';
+import { Stack } from '../../src/stack.js';
 import { parsePcap } from '../helpers/pcap.js';
 import { captureCorpus } from './capture.js';
 import {
@@ -18,7 +22,7 @@ import {
 } from './harness.js';
 
 const SEED = process.env.WTCP_FUZZ_SEED !== undefined ? Number(process.env.WTCP_FUZZ_SEED) : 0x5eed_0006;
-const RUNS = Number(process.env.WTCP_FUZZ_RUNS ?? 250);
+const RUNS = Number(process.env.WTCP_FUZZ_RUNS ?? 200);
 const corpusFiles = loadCorpus();
 const corpus = corpusFiles.map((f) => f.frames);
 
@@ -107,7 +111,7 @@ describe('fuzz harness: its checks can fail', () => {
 
 describe('fuzz: random and structured frames, mutated corpus frames (fast-check)', () => {
   for (const config of FUZZ_CONFIGS) {
-    it(`${config.name}: ${RUNS} batches, each checked`, async () => {
+    it(`${config.name}: ${RUNS} runs of 1-3 batches on a fresh stack, each batch checked`, async () => {
       await fc.assert(
         fc.asyncProperty(runArb({ maxFrames: 24, corpus: corpus.length > 0, maxRounds: 3 }), (rounds) => runSpecBatch(config, corpus, rounds)),
         { seed: SEED, numRuns: RUNS },
@@ -122,6 +126,94 @@ describe('fuzz: corpus replay', () => {
       for (const f of corpusFiles) await replayFrames(config, f.frames).catch((e: Error) => {
         throw new Error(`${f.name}: ${e.message}`);
       });
+    });
+  }
+});
+
+describe('fuzz: the QEMU length-prefixed stream (what a WebSocket or socket link decodes first)', () => {
+  it('frames split at any chunk boundaries come out whole and in order', () => {
+    fc.assert(fc.property(
+      fc.array(fc.uint8Array({ minLength: 1, maxLength: 1600 }), { maxLength: 8 }),
+      fc.array(fc.integer({ min: 1, max: 2000 }), { minLength: 1, maxLength: 10 }),
+      (frames, cuts) => {
+        const stream = Uint8Array.from(frames.flatMap((f) => [...encodeLengthPrefixed(f)]));
+        const d = new LengthPrefixedDecoder();
+        const out: number[][] = [];
+        let off = 0;
+        for (let i = 0; off < stream.length; i++) {
+          const n = cuts[i % cuts.length] as number;
+          expect(d.push(stream.subarray(off, off + n), (f) => out.push([...f]))).toBe(true);
+          off += n;
+        }
+        expect(out).toEqual(frames.map((f) => [...f]));
+        expect(d.pending).toBe(0);
+      },
+    ), { seed: SEED, numRuns: 300 });
+  });
+
+  it('any bytes: never throws, never yields an empty frame or one above maxFrame, never holds more than one frame', () => {
+    fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 3000 }), { maxLength: 8 }), fc.integer({ min: 14, max: 4000 }), (chunks, maxFrame) => {
+      const d = new LengthPrefixedDecoder(maxFrame);
+      for (const c of chunks) {
+        d.push(c, (f) => {
+          expect(f.length).toBeGreaterThan(0);
+          expect(f.length).toBeLessThanOrEqual(maxFrame);
+        });
+        expect(d.pending).toBeLessThanOrEqual(maxFrame + 4);
+      }
+    }), { seed: SEED, numRuns: 300 });
+  });
+});
+
+/** A WebSocket whose messages the test writes: the relay side of a WebSocketLink. */
+class FakeWebSocket implements WebSocketLike {
+  static last: FakeWebSocket | undefined;
+  binaryType = 'blob';
+  readyState = 1;
+  bufferedAmount = 0;
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code?: number; reason?: unknown }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  sent: (Uint8Array | string)[] = [];
+  closed = false;
+  constructor() { FakeWebSocket.last = this; }
+  send(data: Uint8Array | string): void { this.sent.push(data); }
+  close(): void { this.closed = true; }
+}
+
+describe('fuzz: WebSocket messages into a stack (WebSocketLink, both framings)', () => {
+  const message = fc.oneof(
+    fc.string({ maxLength: 40 }),
+    fc.string({ maxLength: 20 }).map((t) => `ping:${t}`),
+    fc.uint8Array({ maxLength: 1600 }).map((b) => b.buffer as ArrayBuffer),
+    fc.uint8Array({ maxLength: 1600 }),
+    fc.array(fc.uint8Array({ maxLength: 400 }), { maxLength: 4 }),
+    fc.constantFrom(null, 5, {}, undefined),
+  );
+  for (const framing of ['frame', 'qemu'] as const) {
+    it(`${framing}: any messages: nothing throws, every delivered frame reaches the core, pings are answered`, async () => {
+      await fc.assert(fc.asyncProperty(fc.array(message, { maxLength: 30 }), async (msgs) => {
+        const link = new WebSocketLink({ url: 'ws://198.18.0.1:1/relay', framing, WebSocket: FakeWebSocket as never, reconnect: false });
+        const ws = FakeWebSocket.last!;
+        ws.onopen?.({});
+        const stack = new Stack({ link, clock: new VirtualClock(), interfaces: [{ ip: '198.18.0.2/24' }], seed: 3, limits: { listeners: 2, synEntries: 64, connections: 16, rxBufferBytes: 64 * 1024, arpEntries: 8 } });
+        const errors: Error[] = [];
+        stack.on('error', (e) => errors.push(e));
+        let pings = 0;
+        for (const m of msgs) {
+          if (typeof m === 'string' && m.startsWith('ping:')) pings++;
+          ws.onmessage?.({ data: m });
+          if (ws.closed) break; // a bad length prefix closes the connection (qemu framing)
+        }
+        await new Promise((r) => setImmediate(r));
+        expect(errors).toEqual([]);
+        expect(stack.core.aborted).toBeUndefined();
+        expect(stack.counters().WtcpInFrames + stack.rxDropped).toBe(link.stats.rxFrames);
+        if (!ws.closed) expect(ws.sent.filter((x) => typeof x === 'string' && x.startsWith('pong:')).length).toBe(pings);
+        stack.close();
+        link.close();
+      }), { seed: SEED, numRuns: 150 });
     });
   }
 });
