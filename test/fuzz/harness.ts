@@ -39,6 +39,8 @@ export const STACK_MAC = macFromIp(STACK_IP);
 export const PEER_MAC = macFromIp(PEER_IP);
 export const LISTEN_PORT = 80;
 export const CLOSED_PORT = 81;
+/** a second listener, with the config's accept filter or TCP_DEFER_ACCEPT */
+export const FILTERED_PORT = 82;
 const CONN_SPORT = 40001;
 /** the port the stack's own connect() goes to; the peer never answers, so it stays in SYN-SENT */
 const ACTIVE_PEER_PORT = 5000;
@@ -54,12 +56,14 @@ export interface FuzzConfig {
   name: string;
   personality: NonNullable<StackOptions['personality']>;
   sysctls?: StackOptions['sysctls'];
+  /** socket options of the second listener (port 82): accept filters, TCP_DEFER_ACCEPT */
+  filtered?: (stack: Stack, fd: number) => void;
 }
 
 export const FUZZ_CONFIGS: readonly FuzzConfig[] = [
-  { name: 'linux-5.4', personality: 'linux-5.4' },
-  { name: 'linux-6.18-cookies2', personality: 'linux-6.18', sysctls: { 'net.ipv4.tcp_syncookies': 2 } },
-  { name: 'freebsd-12.1', personality: 'freebsd-12.1' },
+  { name: 'linux-5.4', personality: 'linux-5.4', filtered: (s, fd) => s.bsd.setsockopt(fd, 'IPPROTO_TCP', 'TCP_DEFER_ACCEPT', 5) },
+  { name: 'linux-6.18-cookies2', personality: 'linux-6.18', sysctls: { 'net.ipv4.tcp_syncookies': 2, 'net.ipv4.tcp_congestion_control': 'reno' } },
+  { name: 'freebsd-12.1', personality: 'freebsd-12.1', filtered: (s, fd) => s.bsd.setsockopt(fd, 'SOL_SOCKET', 'SO_ACCEPTFILTER', { name: 'httpready' }) },
   { name: '4.3bsd', personality: '4.3bsd' },
 ];
 
@@ -113,7 +117,8 @@ export interface TcpSpec {
   flags: number;
   win: number;
   urp: number;
-  options: TcpOptionSpec[] | { raw: Uint8Array };
+  /** options: a list (lengths right or not), raw bytes, or SACK blocks relative to the acknowledgment base */
+  options: TcpOptionSpec[] | { raw: Uint8Array } | { sack: [number, number][]; ts: [number, number] | null };
   payload: Uint8Array;
   dataOffset: number | null;
   sum: SumMode;
@@ -278,6 +283,13 @@ const tcpArb: fc.Arbitrary<TcpSpec> = fc.record({
   options: fc.oneof(
     { weight: 4, arbitrary: fc.array(tcpOptionArb, { maxLength: 6 }) },
     { weight: 1, arbitrary: bytes(40).map((raw) => ({ raw })) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        sack: fc.array(fc.tuple(fc.integer({ min: -3000, max: 70000 }), fc.integer({ min: -3000, max: 70000 })), { minLength: 1, maxLength: 4 }),
+        ts: fc.option(fc.tuple(u32, u32), { nil: null }),
+      }),
+    },
   ),
   payload: fc.oneof({ weight: 3, arbitrary: fc.constant(new Uint8Array(0)) }, { weight: 2, arbitrary: bytes(200) }, { weight: 1, arbitrary: bytes(1460) }),
   dataOffset: fc.oneof({ weight: 8, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 15 }) }),
@@ -444,8 +456,18 @@ function ipFrame(eth: EthSpec, s: IpSpec, protocol: number, payload: Uint8Array,
   return buildEthernet({ dst: ethDst(eth), src: ethSrc(eth), type: ETHERTYPE_IPV4, payload: ip });
 }
 
-function encodeOptions(o: TcpOptionSpec[] | { raw: Uint8Array }): Uint8Array {
-  if (!Array.isArray(o)) return o.raw.subarray(0, 40);
+function encodeOptions(o: TcpSpec['options'], ackBase: number): Uint8Array {
+  if ('raw' in o) return o.raw.subarray(0, 40);
+  if ('sack' in o) {
+    // what a receiver holding data above the stack's SND.UNA says: NOP NOP SACK (+ NOP NOP TS)
+    const out: number[] = [];
+    const be = (v: number) => [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255];
+    const blocks = o.sack.slice(0, o.ts ? 3 : 4);
+    out.push(1, 1, 5, 2 + 8 * blocks.length);
+    for (const [l, r] of blocks) out.push(...be((ackBase + l) >>> 0), ...be((ackBase + r) >>> 0));
+    if (o.ts) out.push(1, 1, 8, 10, ...be(o.ts[0]), ...be(o.ts[1]));
+    return Uint8Array.from(out.slice(0, 40));
+  }
   const out: number[] = [];
   for (const opt of o) {
     if (opt.kind <= 1) {
@@ -473,12 +495,12 @@ function tcpFrame(s: TcpSpec, ctx: FrameContext): Uint8Array {
     seqBase = ACTIVE_PEER_ISN;
     ackBase = (ctx.active.iss + 1) >>> 0;
   } else if (s.to === 'listener') {
-    dport = LISTEN_PORT;
+    dport = (s.dport & 1) === 0 ? LISTEN_PORT : FILTERED_PORT;
   } else if (s.to === 'closed') {
     dport = CLOSED_PORT;
   }
   const rel = (v: { rel: number } | { abs: number }, base: number) => ('rel' in v ? (base + v.rel) >>> 0 : v.abs >>> 0);
-  const raw = encodeOptions(s.options);
+  const raw = encodeOptions(s.options, ackBase);
   const seg = buildTcp({
     src, dst, sport, dport, seq: rel(s.seq, seqBase), ack: rel(s.ack, ackBase), flags: s.flags,
     win: s.win, urp: s.urp, rawOptions: raw, payload: s.payload,
@@ -725,9 +747,16 @@ export async function setup(config: FuzzConfig, corpus: readonly Uint8Array[][],
   stack.bsd.bind(fd, { address: '0.0.0.0', port: LISTEN_PORT });
   stack.bsd.listen(fd, 16);
   h.listenFd = fd;
+  const ffd = stack.bsd.socket('AF_INET', 'SOCK_STREAM');
+  stack.bsd.bind(ffd, { address: '0.0.0.0', port: FILTERED_PORT });
+  stack.bsd.listen(ffd, 4);
+  config.filtered?.(stack, ffd); // after listen(): FreeBSD wants a listening socket for SO_ACCEPTFILTER
   const c = await handshake(h, CONN_SPORT, 1000);
   if (!c) throw new Error(`fuzz setup (${config.name}): the first connection did not complete`);
   h.ctx.conn = { sport: CONN_SPORT, snd: c.snd, rcv: c.rcv };
+  // data in flight from the stack (the peer does not acknowledge it): fuzzed ACKs and SACK blocks
+  // meet a send buffer, a retransmission queue and the congestion controller
+  stack.bsd.send(c.fd, new Uint8Array(30000).fill(0x61));
   // an active open the peer leaves unanswered: fuzzed SYN-ACKs, RSTs and the rest reach SYN-SENT
   const afd = stack.bsd.socket('AF_INET', 'SOCK_STREAM');
   stack.bsd.connectAsync(afd, { address: PEER_IP, port: ACTIVE_PEER_PORT }).catch(() => undefined);
@@ -740,7 +769,7 @@ export async function setup(config: FuzzConfig, corpus: readonly Uint8Array[][],
 }
 
 /** SYN, SYN-ACK, ACK, accept(): the sequence state, or undefined (with the reason in `why`). */
-async function handshake(h: Harness, sport: number, isn: number, why: string[] = []): Promise<{ snd: number; rcv: number } | undefined> {
+async function handshake(h: Harness, sport: number, isn: number, why: string[] = []): Promise<{ snd: number; rcv: number; fd: number } | undefined> {
   h.peer.received.length = 0;
   h.peer.send({ flags: 'S', sport, dport: LISTEN_PORT, seq: isn, options: { mss: 1460, sackOk: true, ts: [1, 0], wscale: 7 } });
   let synAck: (typeof h.peer.received)[number] | undefined;
@@ -767,7 +796,7 @@ async function handshake(h: Harness, sport: number, isn: number, why: string[] =
       why.push(`accept(): ${(e as Error).message}`);
       return undefined;
     }
-    if (got.port === sport) return { snd: (isn + 1) >>> 0, rcv: (synAck.seq + 1) >>> 0 };
+    if (got.port === sport) return { snd: (isn + 1) >>> 0, rcv: (synAck.seq + 1) >>> 0, fd: got.fd };
     h.stack.bsd.close(got.fd); // a connection the fuzz completed: not ours
   }
   why.push('accept() kept returning other connections');
@@ -819,7 +848,7 @@ export async function runBatch(h: Harness, frames: readonly Uint8Array[], waitMs
  */
 export async function normalConnection(h: Harness): Promise<void> {
   const why: string[] = [];
-  let c: { snd: number; rcv: number } | undefined;
+  let c: { snd: number; rcv: number; fd: number } | undefined;
   for (const pause of [0, 10_000, 30_000, 40_000]) {
     if (pause > 0) await h.peer.wait(pause);
     drainAcceptQueue(h);
