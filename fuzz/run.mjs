@@ -1,18 +1,20 @@
 #!/usr/bin/env node
-// npm run fuzz -- [--seconds N] [--personality NAME[,NAME]] [--seed N] [--max-frames N] [--capture]
+// npm run fuzz -- [--seconds N] [--personality NAME[,NAME]] [--seed N] [--max-frames N] [--out DIR] [--capture] [--self-test]
 //
 // Runs the frame-input fuzzer (test/fuzz/long.fuzz.ts, fast-check) for N seconds in all (default
 // 60), shared among the personalities (linux-5.4, linux-6.18-cookies2, freebsd-12.1, 4.3bsd, or
 // those named). A failure is shrunk to the smallest failing batch and saved as
 // test/fuzz/corpus/failure-<personality>-<hash>.pcap (+ .txt); the exit status is then 1.
 // --capture re-captures the seed corpus (test/fuzz/corpus/*.pcap) from two stacks talking.
+// --out DIR saves failures there instead. --self-test plants a bug (any frame over 1000 bytes
+// fails) to show that a failure is shrunk and saved (use it with --out).
 // Exit status 2 for a bad argument.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const usage = 'usage: npm run fuzz -- [--seconds N] [--personality NAME[,NAME]] [--seed N] [--max-frames N] [--capture]';
+const usage = 'usage: npm run fuzz -- [--seconds N] [--personality NAME[,NAME]] [--seed N] [--max-frames N] [--out DIR] [--capture] [--self-test]';
 const env = { ...process.env };
 const args = process.argv.slice(2);
 function fail(msg) {
@@ -35,10 +37,20 @@ for (let i = 0; i < args.length; i++) {
     case '--personality': {
       const v = value();
       if (!v) fail('--personality needs a name');
+      // FUZZ_CONFIGS of test/fuzz/harness.ts: config names, or the personalities they use
+      const known = ['linux-5.4', 'linux-6.18-cookies2', 'linux-6.18', 'freebsd-12.1', '4.3bsd'];
+      for (const n of v.split(',')) if (!known.includes(n)) fail(`unknown personality "${n}"; one of: ${known.join(', ')}`);
       env.WTCP_FUZZ_PERSONALITY = v;
       break;
     }
     case '--capture': env.WTCP_FUZZ_CAPTURE = '1'; break;
+    case '--self-test': env.WTCP_FUZZ_SELFTEST = '1'; break;
+    case '--out': {
+      const v = value();
+      if (!v) fail('--out needs a directory');
+      env.WTCP_FUZZ_OUT = v;
+      break;
+    }
     case '-h': case '--help': console.log(usage); process.exit(0); break;
     default: fail(`unknown argument ${a}`);
   }

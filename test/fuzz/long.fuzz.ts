@@ -5,7 +5,9 @@
 //
 // Environment (set by fuzz/run.mjs): WTCP_FUZZ_SECONDS (total, shared among the personalities),
 // WTCP_FUZZ_PERSONALITY (comma-separated config names, default all), WTCP_FUZZ_SEED,
-// WTCP_FUZZ_MAX_FRAMES (frames per batch, default 32), WTCP_FUZZ_CAPTURE=1.
+// WTCP_FUZZ_MAX_FRAMES (frames per batch, default 32), WTCP_FUZZ_CAPTURE=1, WTCP_FUZZ_OUT (where
+// failures are saved, default the corpus), WTCP_FUZZ_SELFTEST=1 (a planted bug: any frame longer
+// than 1000 bytes counts as a failure, to show the save-and-shrink path works).
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +33,8 @@ if (env.WTCP_FUZZ_CAPTURE === '1') {
   const seed = env.WTCP_FUZZ_SEED !== undefined ? Number(env.WTCP_FUZZ_SEED) : (Date.now() % 0x7fffffff);
   const maxFrames = Number(env.WTCP_FUZZ_MAX_FRAMES ?? 32);
   const corpus = loadCorpus().map((f) => f.frames);
+  const selfTest = env.WTCP_FUZZ_SELFTEST === '1';
+  const outDir = env.WTCP_FUZZ_OUT ?? CORPUS_DIR;
 
   it('personalities to fuzz', () => {
     expect(configs.length, `no personality matches ${wanted.join(',')}; known: ${FUZZ_CONFIGS.map((c) => c.name).join(', ')}`).toBeGreaterThan(0);
@@ -47,7 +51,10 @@ if (env.WTCP_FUZZ_CAPTURE === '1') {
         fc.asyncProperty(runArb({ maxFrames, corpus: corpus.length > 0, maxRounds: 4 }), async (rounds) => {
           runs++;
           try {
-            await runSpecBatch(config, corpus, rounds, (f) => { current = f; });
+            await runSpecBatch(config, corpus, rounds, (f) => {
+              current = f;
+              if (selfTest && f.some((x) => x.length > 1000)) throw new Error('self-test: a frame longer than 1000 bytes (the planted bug)');
+            });
           } catch (e) {
             failing = current; // the last failing run is fast-check's smallest counterexample
             throw e;
@@ -63,7 +70,8 @@ if (env.WTCP_FUZZ_CAPTURE === '1') {
         return;
       }
       const hash = createHash('sha256').update(pcapBytes(failing)).digest('hex').slice(0, 12);
-      const base = join(CORPUS_DIR, `failure-${config.name}-${hash}`);
+      mkdirSync(outDir, { recursive: true });
+      const base = join(outDir, `failure-${config.name}-${hash}`);
       writeFileSync(`${base}.pcap`, pcapBytes(failing));
       const message = String((details.errorInstance as Error | undefined)?.message ?? 'unknown');
       writeFileSync(`${base}.txt`, [
@@ -72,7 +80,7 @@ if (env.WTCP_FUZZ_CAPTURE === '1') {
         'reproduce: npm run fuzz -- --seconds 10 --personality ' + config.name + ' --seed ' + seed,
         'replayed by test/fuzz/frames.test.ts ("corpus replay") as every corpus file is', '',
       ].join('\n'));
-      console.error(`wtcp fuzz: ${config.name}: FAILURE after ${runs} batches (seed ${seed}): ${message}\n` +
+      console.error(`wtcp fuzz: ${config.name}: FAILURE after ${runs} runs (seed ${seed}): ${message}\n` +
         `  the ${failing.length} frame(s) of the smallest failing batch are in ${base}.pcap (what broke: ${base}.txt)`);
       expect.fail(`${config.name}: ${message} (saved ${base}.pcap)`);
     }, (seconds / configs.length + 600) * 1000);
