@@ -220,7 +220,7 @@ export class Stack {
       sysctl: this.sysctl,
       family: this.family,
       random: new HostRandom([seeds[3], seeds[2], seeds[1], seeds[0]]),
-      interfaces: ifaces.map((i) => ({ ip: parseIPv4(i.address), prefixLen: i.prefixLen })),
+      interfaces: ifaces.map((i) => ({ ip: parseIPv4(i.address), prefixLen: i.prefixLen, gateway: i.gateway ? parseIPv4(i.gateway) : 0 })),
       service: () => this.#service(),
       sync: () => {
         if (!this.core.aborted) this.core.x.poll(this.now());

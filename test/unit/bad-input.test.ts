@@ -187,6 +187,37 @@ describe('BSD API: bad arguments', () => {
   });
 });
 
+describe('BSD API: connect() to addresses it cannot reach fails at once, with the OS\'s errno', () => {
+  const cases: [PersonalityName, string, string | RegExp][] = [
+    ['linux-5.4', '255.255.255.255', 'ENETUNREACH'], ['linux-5.4', '198.18.0.255', 'ENETUNREACH'], ['linux-5.4', '224.0.0.1', 'ENETUNREACH'],
+    ['linux-5.4', '10.0.0.1', 'ENETUNREACH'], ['freebsd-12.1', '224.0.0.1', 'EAFNOSUPPORT'], ['freebsd-12.1', '10.0.0.1', 'ENETUNREACH'],
+    ['4.3bsd', '10.0.0.1', 'ENETUNREACH'],
+  ];
+  for (const [p, address, code] of cases) {
+    it(`${p}: connect to ${address} (no gateway) ⇒ ${String(code)}, no SYN sent`, async () => {
+      const { a } = pair(p);
+      const before = a.counters().TcpOutSegs;
+      const fd = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+      await rejectsWith(a.bsd.connectAsync(fd, { address, port: 80 }), `connect ${address}`, SocketError, code);
+      expect(a.counters().TcpOutSegs).toBe(before);
+      a.close();
+    });
+  }
+
+  it('with a gateway, an off-link address is reachable: the SYN goes out', async () => {
+    const clock = new VirtualClock();
+    const [la] = MemoryLink.pair();
+    const a = new Stack({ clock, link: la, interfaces: [{ ip: `${A}/24`, gateway: B }], seed: 1 });
+    const fd = a.bsd.socket('AF_INET', 'SOCK_STREAM');
+    const p = a.bsd.connectAsync(fd, { address: '10.0.0.1', port: 80 });
+    p.catch(() => undefined);
+    await new Promise((r) => setImmediate(r));
+    expect(a.counters().TcpActiveOpens).toBe(1);
+    a.close();
+    await rejectsWith(p, 'connect pending at close', SocketError, /^E/);
+  });
+});
+
 describe('BSD API: use after close', () => {
   it('double close and every call on a closed descriptor are EBADF', async () => {
     const { a } = pair();
