@@ -180,7 +180,13 @@ export interface CorpusSpec {
   repair: boolean;
 }
 
-export type FrameSpec = TcpSpec | IcmpSpec | OtherIpSpec | ArpSpec | RawSpec | CorpusSpec;
+/** The previous frame again, `count` times (duplicate ACKs for fast retransmit, duplicated data). */
+export interface RepeatSpec {
+  proto: 'repeat';
+  count: number;
+}
+
+export type FrameSpec = TcpSpec | IcmpSpec | OtherIpSpec | ArpSpec | RawSpec | CorpusSpec | RepeatSpec;
 
 /** What a materialised frame may refer to. */
 export interface FrameContext {
@@ -296,6 +302,23 @@ const tcpArb: fc.Arbitrary<TcpSpec> = fc.record({
   sum: sumArb,
 });
 
+/**
+ * A well-formed ACK of the live connection as its peer would send one (window unchanged, SACK
+ * blocks above SND.UNA or none): repeated, these are duplicate ACKs (fast retransmit, SACK recovery).
+ */
+const liveAckArb: fc.Arbitrary<TcpSpec> = fc.record({
+  ack: fc.constantFrom(0, 0, 0, 1448, 2896, 14480, 30000, 30001, -1),
+  sack: fc.option(fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 10 })), { minLength: 1, maxLength: 3 }), { nil: null }),
+  ip: ipArb,
+}).map(({ ack, sack, ip }) => ({
+  proto: 'tcp' as const,
+  eth: { dst: 'us' as const, src: 'peer' as const, randomMac: 0 },
+  ip: { ...ip, src: 'peer' as const, dst: 'us' as const, versionIhl: null, totalLength: null, sum: 'ok' as const, options: new Uint8Array(0), mf: false, fragOffset: 0 },
+  to: 'connection' as const, sport: 0, dport: 0, seq: { rel: 0 }, ack: { rel: ack }, flags: 0x10, win: 65535, urp: 0,
+  options: sack ? { sack: sack.map(([at, n]): [number, number] => [1448 * at + 1448, 1448 * (at + n) + 1448]), ts: null } : [],
+  payload: new Uint8Array(0), dataOffset: null, sum: 'ok' as const,
+}));
+
 const icmpArb: fc.Arbitrary<IcmpSpec> = fc.record({
   proto: fc.constant('icmp' as const),
   eth: ethArb,
@@ -360,10 +383,12 @@ function corpusArb(): fc.Arbitrary<CorpusSpec> {
 export function frameSpecArb(withCorpus: boolean): fc.Arbitrary<FrameSpec> {
   const parts: fc.WeightedArbitrary<FrameSpec>[] = [
     { weight: 8, arbitrary: tcpArb },
+    { weight: 3, arbitrary: liveAckArb },
     { weight: 2, arbitrary: icmpArb },
     { weight: 2, arbitrary: arpArb },
     { weight: 1, arbitrary: otherIpArb },
     { weight: 2, arbitrary: rawArb },
+    { weight: 2, arbitrary: fc.record({ proto: fc.constant('repeat' as const), count: fc.integer({ min: 1, max: 4 }) }) },
   ];
   if (withCorpus) parts.push({ weight: 6, arbitrary: corpusArb() });
   return fc.oneof(...parts);
@@ -629,8 +654,20 @@ function corpusFrame(s: CorpusSpec, ctx: FrameContext): Uint8Array {
   return f;
 }
 
+/** The frames of a batch (a `repeat` copies the frame before it; at the start it stands for nothing). */
+export function materialiseBatch(specs: readonly FrameSpec[], ctx: FrameContext): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const s of specs) {
+    if (s.proto === 'repeat') {
+      const prev = out[out.length - 1];
+      if (prev) for (let i = 0; i < s.count; i++) out.push(prev.slice());
+    } else out.push(materialise(s, ctx));
+  }
+  return out;
+}
+
 /** The bytes of one frame specification against the stack's current state. */
-export function materialise(s: FrameSpec, ctx: FrameContext): Uint8Array {
+export function materialise(s: Exclude<FrameSpec, RepeatSpec>, ctx: FrameContext): Uint8Array {
   switch (s.proto) {
     case 'tcp': return tcpFrame(s, ctx);
     case 'icmp': return icmpFrame(s);
@@ -891,7 +928,7 @@ export async function runSpecBatch(config: FuzzConfig, corpus: readonly Uint8Arr
   const all: Uint8Array[] = [];
   try {
     for (const batch of rounds) {
-      const frames = batch.frames.map((s) => materialise(s, h.ctx));
+      const frames = materialiseBatch(batch.frames, h.ctx);
       all.push(...frames);
       record?.(all.slice());
       await runBatch(h, frames, batch.waitMs);
