@@ -22,7 +22,7 @@ import {
 } from './harness.js';
 
 const SEED = process.env.WTCP_FUZZ_SEED !== undefined ? Number(process.env.WTCP_FUZZ_SEED) : 0x5eed_0006;
-const RUNS = Number(process.env.WTCP_FUZZ_RUNS ?? 200);
+const RUNS = Number(process.env.WTCP_FUZZ_RUNS ?? 400);
 const corpusFiles = loadCorpus();
 const corpus = corpusFiles.map((f) => f.frames);
 
