@@ -5,10 +5,12 @@
 // `npm run fuzz -- --seconds N` runs).
 //
 // One property run = one fresh stack (a personality, a fixed seed, a VirtualClock) joined in memory
-// to a scripted Peer (198.18.0.1), holding a listener on port 80 and one ESTABLISHED connection
-// from the peer; the batch of frames is materialised against that state (sequence numbers near the
-// live connection's, ports of the listener, the connection and a closed port), delivered, the
-// clock advanced, and then:
+// to a scripted Peer (198.18.0.1), holding a listener on port 80, a second one on port 82 with the
+// personality's accept filter or TCP_DEFER_ACCEPT, one ESTABLISHED connection from the peer with
+// 30000 bytes of the stack's in flight, and a connect() of the stack's own left in SYN-SENT. A run
+// is 1..N batches; each batch of frames is materialised against that state (sequence numbers and
+// SACK blocks near the live connection's, the SYN-SENT connection's ports and ISS, the listeners, a
+// closed port), delivered, the clock advanced (up to 130 s), and then:
 //   - the core never aborted (no `error` event, `core.aborted` unset);
 //   - WebAssembly memory did not grow (every pool is fixed at init);
 //   - counters add up: WtcpInFrames == frames delivered to the stack; IpInReceives and WtcpArpIn ==
