@@ -517,5 +517,5 @@ describe('wtcp: bad arguments exit with status 2 and one message, never a stack 
       expect(r.stderr, what).toMatch(/^wtcp: \S/);
       expect(r.stderr, what).not.toMatch(/\n\s+at /);
     });
-  });
+  }, 120_000);
 });
