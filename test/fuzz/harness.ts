@@ -720,15 +720,19 @@ export function pcapBytes(frames: readonly Uint8Array[]): Uint8Array {
 
 const GAUGES: ReadonlySet<CounterName> = new Set(['TcpCurrEstab']);
 
-/** What the Ethernet header says should happen to a frame at the link layer. */
-function linkOutcome(f: Uint8Array): 'ip' | 'arp' | 'drop' {
-  if (f.length < 14) return 'drop';
+/**
+ * What the Ethernet header says should happen to a frame at the link layer (assembly/net/link.ts
+ * linkInput): a runt or a group source address is malformed, another destination or EtherType is
+ * not for us, the rest go to IPv4 or ARP.
+ */
+function linkOutcome(f: Uint8Array): 'ip' | 'arp' | 'malformed' | 'notForUs' {
+  if (f.length < 14) return 'malformed';
   const ours = STACK_MAC_BYTES.every((v, i) => f[i] === v);
   const group = ((f[0] as number) & 1) === 1;
-  if (!ours && !group) return 'drop';
-  if (((f[6] as number) & 1) === 1) return 'drop';
+  if (!ours && !group) return 'notForUs';
+  if (((f[6] as number) & 1) === 1) return 'malformed';
   const type = ((f[12] as number) << 8) | (f[13] as number);
-  return type === ETHERTYPE_IPV4 ? 'ip' : type === ETHERTYPE_ARP ? 'arp' : 'drop';
+  return type === ETHERTYPE_IPV4 ? 'ip' : type === ETHERTYPE_ARP ? 'arp' : 'notForUs';
 }
 
 /** A failed invariant, with what to reproduce it. */
@@ -756,6 +760,8 @@ export interface Harness {
   delivered: number;
   deliveredIp: number;
   deliveredArp: number;
+  deliveredMalformed: number;
+  deliveredNotForUs: number;
   nextPort: number;
 }
 
@@ -773,7 +779,7 @@ export async function setup(config: FuzzConfig, corpus: readonly Uint8Array[][],
   const peer = new Peer({ link: b, clock, ip: PEER_IP, stackIp: STACK_IP });
   const h: Harness = {
     config, clock, stack, peer, link: b, errors, memBytes: stack.core.x.memory.buffer.byteLength, listenFd: -1,
-    ctx: { conn: { sport: CONN_SPORT, snd: 0, rcv: 0 }, active: { port: 0, iss: 0 }, corpus }, delivered: 0, deliveredIp: 0, deliveredArp: 0, nextPort: 50000,
+    ctx: { conn: { sport: CONN_SPORT, snd: 0, rcv: 0 }, active: { port: 0, iss: 0 }, corpus }, delivered: 0, deliveredIp: 0, deliveredArp: 0, deliveredMalformed: 0, deliveredNotForUs: 0, nextPort: 50000,
   };
   b.onTap((frame, dir) => {
     if (dir !== 'out') return;
@@ -781,6 +787,8 @@ export async function setup(config: FuzzConfig, corpus: readonly Uint8Array[][],
     const o = linkOutcome(frame);
     if (o === 'ip') h.deliveredIp++;
     else if (o === 'arp') h.deliveredArp++;
+    else if (o === 'malformed') h.deliveredMalformed++;
+    else h.deliveredNotForUs++;
   });
   const fd = stack.bsd.socket('AF_INET', 'SOCK_STREAM');
   stack.bsd.bind(fd, { address: '0.0.0.0', port: LISTEN_PORT });
@@ -853,6 +861,8 @@ export async function runBatch(h: Harness, frames: readonly Uint8Array[], waitMs
   const d0 = h.delivered;
   const ip0 = h.deliveredIp;
   const arp0 = h.deliveredArp;
+  const bad0 = h.deliveredMalformed;
+  const nfu0 = h.deliveredNotForUs;
   for (const f of frames) h.link.send(f);
   await h.peer.settle();
   const after = h.stack.counters();
@@ -863,6 +873,12 @@ export async function runBatch(h: Harness, frames: readonly Uint8Array[], waitMs
   check(d('WtcpInFrames') === delivered, `${name}: WtcpInFrames rose by ${d('WtcpInFrames')}, ${delivered} frames were delivered`);
   check(d('IpInReceives') === h.deliveredIp - ip0, `${name}: IpInReceives rose by ${d('IpInReceives')}, the Ethernet headers say ${h.deliveredIp - ip0}`);
   check(d('WtcpArpIn') === h.deliveredArp - arp0, `${name}: WtcpArpIn rose by ${d('WtcpArpIn')}, the Ethernet headers say ${h.deliveredArp - arp0}`);
+  // the link layer's own drops are counted; ARP adds its malformed and not-for-us packets on top
+  const linkBad = h.deliveredMalformed - bad0;
+  const linkNfu = h.deliveredNotForUs - nfu0;
+  check(d('WtcpMalformed') >= linkBad && d('WtcpNotForUs') >= linkNfu &&
+    d('WtcpMalformed') + d('WtcpNotForUs') <= linkBad + linkNfu + d('WtcpArpIn'),
+  `${name}: WtcpMalformed +${d('WtcpMalformed')} / WtcpNotForUs +${d('WtcpNotForUs')}, the Ethernet headers say ${linkBad} malformed, ${linkNfu} not for us (+ at most ${d('WtcpArpIn')} ARP)`);
   const ipOutcomes = d('IpInHdrErrors') + d('IpInAddrErrors') + d('IpReasmReqds') + d('IpInDelivers') + d('IpInUnknownProtos') + d('IpInDiscards');
   check(ipOutcomes === d('IpInReceives'), `${name}: ${d('IpInReceives')} IPv4 packets in, ${ipOutcomes} IP-level outcomes`);
   check(d('TcpInErrs') >= d('TcpInCsumErrors'), `${name}: TcpInCsumErrors above TcpInErrs`);
