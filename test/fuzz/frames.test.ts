@@ -12,6 +12,7 @@ import { describe, it, expect } from 'vitest';
 import { encodeLengthPrefixed, LengthPrefixedDecoder } from '../../src/links/framing.js';
 import { MemoryLink } from '../../src/links/memory.js';
 import { WebSocketLink, type WebSocketLike } from '../../src/links/websocket.js';
+import { V86Link } from '../../src/links/v86.js';
 import { VirtualClock } from '../../src/clock.js';
 import { Stack } from '../../src/stack.js';
 import { parsePcap } from '../helpers/pcap.js';
@@ -216,6 +217,30 @@ describe('fuzz: WebSocket messages into a stack (WebSocketLink, both framings)',
       }), { seed: SEED, numRuns: 150 });
     });
   }
+});
+
+describe('fuzz: v86 net0-send events into a stack (V86Link)', () => {
+  it('any event data: nothing throws, frames of a possible size reach the core, the rest are counted', async () => {
+    const data = fc.oneof(
+      fc.uint8Array({ maxLength: 1600 }),
+      fc.uint8Array({ maxLength: 1600 }).map((b) => b.buffer as ArrayBuffer),
+      fc.uint8Array({ maxLength: 200 }).map((b) => new DataView(b.buffer)),
+      fc.constantFrom(null, undefined, 'frame', 42, {}, []),
+    );
+    await fc.assert(fc.asyncProperty(fc.array(data, { maxLength: 30 }), async (events) => {
+      let listener: ((d: unknown) => void) | undefined;
+      const bus = { register: (_n: string, f: (d: unknown) => void) => { listener = f; }, send: () => undefined };
+      const link = new V86Link(bus as never);
+      const stack = new Stack({ link, clock: new VirtualClock(), interfaces: [{ ip: '198.18.0.2/24' }], seed: 4, limits: { listeners: 2, synEntries: 64, connections: 16, rxBufferBytes: 64 * 1024, arpEntries: 8 } });
+      for (const e of events) listener?.(e);
+      await new Promise((r) => setImmediate(r));
+      expect(stack.core.aborted).toBeUndefined();
+      expect(link.rxFrames + link.rxMalformed).toBe(events.length);
+      expect(stack.counters().WtcpInFrames + stack.rxDropped).toBe(link.rxFrames);
+      stack.close();
+      link.close();
+    }), { seed: SEED, numRuns: 100 });
+  });
 });
 
 describe('fuzz: the link contract', () => {
