@@ -1044,7 +1044,7 @@ export class BsdSockets {
     const where = { address: addr.address, port: addr.port };
     const onLink = (i: { ip: number; prefixLen: number }) => i.prefixLen === 0 || ((i.ip ^ raddr) >>> (32 - i.prefixLen)) === 0;
     const multicast = raddr >>> 28 === 14;
-    const broadcast = raddr >>> 28 === 15 || ifs.some((i) => {
+    const broadcast = raddr === 0xffffffff || ifs.some((i) => {
       if (i.prefixLen === 0 || i.prefixLen >= 31 || !onLink(i)) return false;
       const host = 0xffffffff >>> i.prefixLen;
       return ((raddr & host) >>> 0) === host;
