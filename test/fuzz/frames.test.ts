@@ -124,7 +124,7 @@ describe('fuzz: random and structured frames, mutated corpus frames (fast-check)
 describe('fuzz: corpus replay', () => {
   for (const config of FUZZ_CONFIGS) {
     it(`${config.name}: every corpus file, frame by frame as captured`, async () => {
-      for (const f of corpusFiles) await replayFrames(config, f.frames).catch((e: Error) => {
+      for (const f of corpusFiles) await replayFrames(config, f.frames, f.times).catch((e: Error) => {
         throw new Error(`${f.name}: ${e.message}`);
       });
     });

@@ -687,6 +687,8 @@ export function materialise(s: Exclude<FrameSpec, RepeatSpec>, ctx: FrameContext
 export interface CorpusFile {
   name: string;
   frames: Uint8Array[];
+  /** each frame's capture time (ms): replay delivers frames of one time together, keeping the gaps */
+  times: number[];
 }
 
 /** Every .pcap of the corpus, in name order (captured traffic and saved failures alike). */
@@ -697,14 +699,17 @@ export function loadCorpus(dir = CORPUS_DIR): CorpusFile[] {
   } catch {
     return [];
   }
-  return names.map((name) => ({ name, frames: parsePcap(readFileSync(join(dir, name))).records.map((r) => r.frame) }));
+  return names.map((name) => {
+    const records = parsePcap(readFileSync(join(dir, name))).records;
+    return { name, frames: records.map((r) => r.frame), times: records.map((r) => r.timeMs) };
+  });
 }
 
-/** A classic pcap file (LINKTYPE_ETHERNET) of `frames`, 1 ms apart. */
-export function pcapBytes(frames: readonly Uint8Array[]): Uint8Array {
+/** A classic pcap file (LINKTYPE_ETHERNET) of `frames` at `times` (ms; default 1 ms apart). */
+export function pcapBytes(frames: readonly Uint8Array[], times?: readonly number[]): Uint8Array {
   const chunks: Uint8Array[] = [];
   const w = new PcapWriter((c) => chunks.push(c));
-  frames.forEach((f, i) => w.write(f, i));
+  frames.forEach((f, i) => w.write(f, times?.[i] ?? i));
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let o = 0;
   for (const c of chunks) {
@@ -941,14 +946,17 @@ export function teardown(h: Harness): void {
  * delivered (for saving a failure).
  */
 export async function runSpecBatch(config: FuzzConfig, corpus: readonly Uint8Array[][], rounds: readonly Batch[],
-  record?: (frames: Uint8Array[]) => void): Promise<void> {
+  record?: (frames: Uint8Array[], times: number[]) => void): Promise<void> {
   const h = await setup(config, corpus);
   const all: Uint8Array[] = [];
+  const times: number[] = [];
   try {
     for (const batch of rounds) {
       const frames = materialiseBatch(batch.frames, h.ctx);
       all.push(...frames);
-      record?.(all.slice());
+      // the clock time of delivery: a saved failure replays with the same gaps (setup is deterministic)
+      for (let i = 0; i < frames.length; i++) times.push(h.clock.now());
+      record?.(all.slice(), times.slice());
       await runBatch(h, frames, batch.waitMs);
     }
     await normalConnection(h);
@@ -957,11 +965,20 @@ export async function runSpecBatch(config: FuzzConfig, corpus: readonly Uint8Arr
   }
 }
 
-/** Replay raw frames (a corpus file) against a fresh stack and check everything. */
-export async function replayFrames(config: FuzzConfig, frames: readonly Uint8Array[], waitMs = 3000): Promise<void> {
+/**
+ * Replay raw frames (a corpus file) against a fresh stack and check everything: frames of one
+ * capture time form a batch (at most 64), and the clock advances by the gaps between the times.
+ */
+export async function replayFrames(config: FuzzConfig, frames: readonly Uint8Array[], times?: readonly number[], waitMs = 3000): Promise<void> {
   const h = await setup(config, []);
   try {
-    for (let i = 0; i < frames.length; i += 64) await runBatch(h, frames.slice(i, i + 64), i + 64 >= frames.length ? waitMs : 10);
+    for (let i = 0; i < frames.length;) {
+      let j = i + 1;
+      while (j < frames.length && j - i < 64 && (times?.[j] ?? j) === (times?.[i] ?? i)) j++;
+      const gap = j < frames.length ? Math.max(0, (times?.[j] ?? j) - (times?.[i] ?? i)) : waitMs;
+      await runBatch(h, frames.slice(i, j), gap);
+      i = j;
+    }
     await normalConnection(h);
   } finally {
     teardown(h);

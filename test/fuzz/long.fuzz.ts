@@ -42,8 +42,8 @@ if (env.WTCP_FUZZ_CAPTURE === '1') {
 
   for (const config of configs) {
     it(`fuzz ${config.name} for ${(seconds / configs.length).toFixed(0)} s (seed ${seed})`, async () => {
-      let failing: Uint8Array[] = [];
-      let current: Uint8Array[] = [];
+      let failing: { frames: Uint8Array[]; times: number[] } = { frames: [], times: [] };
+      let current: { frames: Uint8Array[]; times: number[] } = { frames: [], times: [] };
       let runs = 0;
       fuzzTotals.clear();
       const started = Date.now();
@@ -51,9 +51,9 @@ if (env.WTCP_FUZZ_CAPTURE === '1') {
         fc.asyncProperty(runArb({ maxFrames, corpus: corpus.length > 0, maxRounds: 4 }), async (rounds) => {
           runs++;
           try {
-            await runSpecBatch(config, corpus, rounds, (f) => {
-              current = f;
-              if (selfTest && f.some((x) => x.length > 1000)) throw new Error('self-test: a frame longer than 1000 bytes (the planted bug)');
+            await runSpecBatch(config, corpus, rounds, (frames, times) => {
+              current = { frames, times };
+              if (selfTest && frames.some((x) => x.length > 1000)) throw new Error('self-test: a frame longer than 1000 bytes (the planted bug)');
             });
           } catch (e) {
             failing = current; // the last failing run is fast-check's smallest counterexample
@@ -69,19 +69,20 @@ if (env.WTCP_FUZZ_CAPTURE === '1') {
         fuzzTotals.clear();
         return;
       }
-      const hash = createHash('sha256').update(pcapBytes(failing)).digest('hex').slice(0, 12);
+      const bytes = pcapBytes(failing.frames, failing.times);
+      const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 12);
       mkdirSync(outDir, { recursive: true });
       const base = join(outDir, `failure-${config.name}-${hash}`);
-      writeFileSync(`${base}.pcap`, pcapBytes(failing));
+      writeFileSync(`${base}.pcap`, bytes);
       const message = String((details.errorInstance as Error | undefined)?.message ?? 'unknown');
       writeFileSync(`${base}.txt`, [
         `personality: ${config.name}`, `seed: ${seed}`, `path: ${details.counterexamplePath ?? ''}`,
-        `frames: ${failing.length} (shrunk ${details.numShrinks} times)`, `failure: ${message}`, '',
+        `frames: ${failing.frames.length} (shrunk ${details.numShrinks} times; pcap timestamps are the virtual clock's, which the replay keeps)`, `failure: ${message}`, '',
         'reproduce: npm run fuzz -- --seconds 10 --personality ' + config.name + ' --seed ' + seed,
         'replayed by test/fuzz/frames.test.ts ("corpus replay") as every corpus file is', '',
       ].join('\n'));
       console.error(`wtcp fuzz: ${config.name}: FAILURE after ${runs} runs (seed ${seed}): ${message}\n` +
-        `  the ${failing.length} frame(s) of the smallest failing batch are in ${base}.pcap (what broke: ${base}.txt)`);
+        `  the ${failing.frames.length} frame(s) of the smallest failing batch are in ${base}.pcap (what broke: ${base}.txt)`);
       expect.fail(`${config.name}: ${message} (saved ${base}.pcap)`);
     }, (seconds / configs.length + 600) * 1000);
   }
