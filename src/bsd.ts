@@ -72,7 +72,7 @@ export interface BsdHost {
   readonly family: FamilyName;
   readonly random: HostRandom;
   /** the stack's interface addresses (host order) and prefix lengths */
-  readonly interfaces: readonly { ip: number; prefixLen: number }[];
+  readonly interfaces: readonly { ip: number; prefixLen: number; gateway?: number }[];
   /** drain output and events and re-arm the timer after a core call that may have produced them */
   service(): void;
   /**
@@ -1158,6 +1158,31 @@ export class BsdSockets {
     }
   }
 
+  /**
+   * Destinations a connect() cannot reach fail at once, as in the OS, instead of SYNs retransmitted
+   * into nowhere until the connect timeout: Linux tcp_v4_connect refuses a broadcast or multicast
+   * route (-ENETUNREACH); FreeBSD tcp_usr_connect refuses a multicast address (EAFNOSUPPORT); with no
+   * route at all (off every subnet, no gateway) ip_route_connect / in_pcbladdr / 4.3BSD's ip_output
+   * answer ENETUNREACH.
+   */
+  #connectReachable(addr: SockAddr, raddr: number): void {
+    const ifs = this.#host.interfaces;
+    const fam = this.#host.family;
+    const where = { address: addr.address, port: addr.port };
+    const onLink = (i: { ip: number; prefixLen: number }) => i.prefixLen === 0 || ((i.ip ^ raddr) >>> (32 - i.prefixLen)) === 0;
+    const multicast = raddr >>> 28 === 14;
+    const broadcast = raddr === 0xffffffff || ifs.some((i) => {
+      if (i.prefixLen === 0 || i.prefixLen >= 31 || !onLink(i)) return false;
+      const host = 0xffffffff >>> i.prefixLen;
+      return ((raddr & host) >>> 0) === host;
+    });
+    if (fam === 'linux' && (multicast || broadcast)) throw this.#error('connect', 'ENETUNREACH', `${addr.address} is a ${multicast ? 'multicast' : 'broadcast'} address`, where);
+    if (fam === 'freebsd' && multicast) throw this.#error('connect', 'EAFNOSUPPORT', `${addr.address} is a multicast address`, where);
+    if (!ifs.some(onLink) && !ifs.some((i) => (i.gateway ?? 0) !== 0)) {
+      throw this.#error('connect', 'ENETUNREACH', `no route to ${addr.address}: no interface on its network and no gateway`, where);
+    }
+  }
+
   #connectStart(sock: Sock, addr: SockAddr): void {
     const fam = this.#host.family;
     if (sock.proto !== 'tcp') throw this.#error('connect', 'EOPNOTSUPP', 'UDP has no data path in this stack');
@@ -1171,6 +1196,7 @@ export class BsdSockets {
     if (raddr === 0 || rport === 0) throw this.#error('connect', 'EADDRNOTAVAIL', 'cannot connect to address 0 or port 0', { address: addr.address, port: addr.port });
     const ifs = this.#host.interfaces;
     if (ifs.length === 0) throw this.#error('connect', 'ENETUNREACH', 'the stack has no interface');
+    this.#connectReachable(addr, raddr);
     // the route: the interface whose subnet holds the peer, else interface 0 (its gateway)
     let iface = ifs.findIndex((i) => i.prefixLen > 0 && ((i.ip ^ raddr) >>> (32 - i.prefixLen)) === 0);
     if (iface < 0) iface = 0;
@@ -1440,8 +1466,9 @@ export class BsdSockets {
   /** An int option's value (booleans are 0/1); anything else is Linux's short optlen / BSD sooptcopyin ⇒ EINVAL. */
   #intValue(syscall: string, value: SockOptValue): number {
     if (typeof value === 'boolean') return value ? 1 : 0;
-    if (typeof value === 'number' && Number.isFinite(value)) return Math.trunc(value) | 0;
-    throw this.#error(syscall, 'EINVAL', 'the option takes an int');
+    // a value no C int can hold is refused rather than wrapped (2 ** 32 would otherwise become 0)
+    if (typeof value === 'number' && Number.isFinite(value) && value > -(2 ** 31) - 1 && value < 2 ** 31) return Math.trunc(value) | 0;
+    throw this.#error(syscall, 'EINVAL', `the option takes an int (-2147483648..2147483647), got ${typeof value === 'number' ? value : typeof value}`);
   }
 
   #solSocketSet(sock: Sock, name: string, value: SockOptValue): void {

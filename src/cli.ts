@@ -75,6 +75,23 @@ function sysctlArgs(list: unknown): Record<string, string> {
   return out;
 }
 
+/**
+ * A bad --sysctl value is a bad argument (status 2), as an unknown name is: try each name=value on
+ * a fresh Sysctls of every personality that has the name (at creation, so creation-only ones pass).
+ */
+function checkSysctlValues(sysctls: Record<string, string>, personalities: readonly PersonalityName[]): void {
+  for (const [k, v] of Object.entries(sysctls)) {
+    for (const p of personalities) {
+      if (!new Sysctls(p).has(k)) continue;
+      try {
+        new Sysctls(p, { [k]: v });
+      } catch (e) {
+        throw new UsageError(`--sysctl ${k}=${v}: ${(e as Error).message}`);
+      }
+    }
+  }
+}
+
 // ---- wtcp demo ----------------------------------------------------------------------------------
 
 const DEMO_HELP = `usage: wtcp demo [--personality NAME]... [--backlog N] [--clients N] [--sysctl name=value]... [--json]
@@ -220,6 +237,7 @@ async function cmdDemo(argv: string[]): Promise<number> {
     for (const k of Object.keys(sysctls)) {
       if (!names.some((n) => new Sysctls(n).has(k))) throw new UsageError(`unknown sysctl ${k} for ${names.join(', ')}`);
     }
+    checkSysctlValues(sysctls, names);
     results.push(await runDemo({ personality: p, backlog, clients, sysctls: mine }));
   }
   if (flags.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
@@ -355,6 +373,7 @@ async function cmdServe(argv: string[]): Promise<number> {
   const sysctls = sysctlArgs(flags.sysctl);
   const probe = new Sysctls(personality);
   for (const k of Object.keys(sysctls)) if (!probe.has(k)) throw new UsageError(`unknown sysctl ${k} for ${personality}`);
+  checkSysctlValues(sysctls, [personality]);
   const served = await Served.start({
     link,
     ip: cidrArg(String(flags.ip), '--ip'),
@@ -587,6 +606,7 @@ async function cmdBench(argv: string[]): Promise<number> {
   const personalities = listArg(flags.personality ?? 'linux-5.4').map(personalityArg);
   const backlogs = listArg(flags.backlog ?? '128').map((b) => {
     if (!/^-?\d+$/.test(b)) throw new UsageError(`--backlog must be integers, got "${b}"`);
+    if (Number(b) < -(2 ** 31) || Number(b) >= 2 ** 31) throw new UsageError(`--backlog must be 32-bit integers, got "${b}"`);
     return Number(b);
   });
   const num = (name: string, v: unknown, min: number, max: number): number | undefined => {
@@ -615,6 +635,7 @@ async function cmdBench(argv: string[]): Promise<number> {
   for (const k of Object.keys(sysctls)) {
     if (!personalities.some((p) => new Sysctls(p).has(k))) throw new UsageError(`unknown sysctl ${k} for ${personalities.join(', ')}`);
   }
+  checkSysctlValues(sysctls, personalities);
   const { runQueueBench } = await import('./queue-bench.js');
   const { formatQueueTable, formatQueueHtml } = await import('./queue-report.js');
   const runs = personalities.flatMap((p) => backlogs.map((b) => ({ p, b })));

@@ -647,6 +647,7 @@ export function makeSeeds(seed?: number): [number, number, number, number] {
     globalThis.crypto.getRandomValues(a);
     return [a[0] as number, a[1] as number, a[2] as number, a[3] as number];
   }
+  if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new TypeError(`seed must be a finite number, got ${String(seed)}`);
   // splitmix32 over the user's seed: distinct, well-mixed words from any integer
   let s = (Math.trunc(seed) ^ 0x9e3779b9) >>> 0;
   const next = (): number => {

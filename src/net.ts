@@ -72,6 +72,12 @@ function fromBsd(stack: Stack, e: unknown, syscall: string, address?: string, po
   return e instanceof Error ? e : new Error(String(e));
 }
 
+/** Node's ERR_INVALID_ARG_TYPE, for an argument of the wrong type. */
+function invalidArgType(name: string, type: string, value: unknown): TypeError {
+  const got = value === null ? 'null' : typeof value === 'object' ? 'an object' : `type ${typeof value} (${String(value)})`;
+  return Object.assign(new TypeError(`The "${name}" argument must be of type ${type}. Received ${got}`), { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
 function isBadf(e: unknown): boolean {
   return e instanceof SocketError && e.code === 'EBADF';
 }
@@ -196,6 +202,14 @@ export class Socket extends Duplex {
       throw Object.assign(new RangeError(`Port should be >= 0 and < 65536. Received ${String(opts.port)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
     }
     const host = opts.host ?? 'localhost';
+    // what Node's lookupAndConnect checks before it starts: these throw, synchronously
+    if (typeof host !== 'string') throw invalidArgType('options.host', 'string', host);
+    if (opts.localAddress !== undefined && !isIPv4(opts.localAddress)) {
+      throw Object.assign(new TypeError(`Invalid IP address: ${String(opts.localAddress)}`), { code: 'ERR_INVALID_IP_ADDRESS' });
+    }
+    if (opts.localPort !== undefined && (!Number.isInteger(opts.localPort) || opts.localPort < 0 || opts.localPort > 65535)) {
+      throw Object.assign(new RangeError(`options.localPort should be >= 0 and < 65536. Received ${String(opts.localPort)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+    }
     if (cb) this.once('connect', cb);
     if (opts.timeout) this.setTimeout(opts.timeout);
     if (opts.noDelay) this.#noDelay = true;
@@ -548,8 +562,22 @@ export class Server extends EventEmitter {
       throw Object.assign(new RangeError(`options.port should be >= 0 and < 65536. Received ${String(o.port)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
     }
     const host = o.host ?? '0.0.0.0';
+    if (typeof host !== 'string') throw invalidArgType('options.host', 'string', host);
     const backlog = o.backlog ?? 511;
+    if (typeof backlog !== 'number') throw invalidArgType('backlog', 'number', backlog);
+    if (!Number.isInteger(backlog) || backlog < -(2 ** 31) || backlog >= 2 ** 31) {
+      throw Object.assign(new RangeError(`The value of "backlog" is out of range. It must be a 32-bit integer. Received ${String(backlog)}`), { code: 'ERR_OUT_OF_RANGE' });
+    }
     if (cb) this.once('listening', cb);
+    if (!isIPv4(host)) {
+      // no resolver in the stack: only IPv4 literals; fail as Node's failed lookup does (asynchronously)
+      const e = new Error(`getaddrinfo ENOTFOUND ${host}`) as NetError;
+      e.code = 'ENOTFOUND';
+      e.syscall = 'getaddrinfo';
+      e.hostname = host;
+      defer(() => this.emit('error', e));
+      return this;
+    }
     const bsd = this.stack.bsd;
     let fd = -1;
     try {

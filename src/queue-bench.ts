@@ -162,6 +162,12 @@ class SynCountingLink implements Link {
 }
 
 function validate(cfg: QueueBenchConfig): void {
+  if (cfg === null || typeof cfg !== 'object') throw new TypeError('runQueueBench: the config must be an object { personality, backlog, connections, durationMs, ... }');
+  if (cfg.sysctls !== undefined && (cfg.sysctls === null || typeof cfg.sysctls !== 'object')) throw new TypeError('sysctls must be an object of name: value');
+  if (cfg.accept !== undefined && (cfg.accept === null || typeof cfg.accept !== 'object')) throw new TypeError('accept must be an object { rate, batch, pauseEveryMs, pauseMs, serviceMs }');
+  if (cfg.burstSize !== undefined && (!Number.isInteger(cfg.burstSize) || cfg.burstSize < 1)) throw new RangeError(`burst size must be an integer >= 1, got ${cfg.burstSize}`);
+  if (cfg.sampleMs !== undefined && (!Number.isFinite(cfg.sampleMs) || cfg.sampleMs < 1)) throw new RangeError(`sampleMs must be >= 1, got ${cfg.sampleMs}`);
+  if (cfg.seed !== undefined && (!Number.isInteger(cfg.seed) || cfg.seed < 0 || cfg.seed > 0xffffffff)) throw new RangeError(`seed must be an integer 0..4294967295, got ${cfg.seed}`);
   if (!(PERSONALITY_NAMES as readonly string[]).includes(cfg.personality)) throw new RangeError(`unknown personality "${cfg.personality}"`);
   if (cfg.clientPersonality !== undefined && !(PERSONALITY_NAMES as readonly string[]).includes(cfg.clientPersonality)) throw new RangeError(`unknown client personality "${cfg.clientPersonality}"`);
   if (!Number.isInteger(cfg.backlog) || cfg.backlog < -(2 ** 31) || cfg.backlog >= 2 ** 31) throw new RangeError(`backlog must be a 32-bit integer, got ${cfg.backlog}`);
@@ -173,7 +179,7 @@ function validate(cfg: QueueBenchConfig): void {
   if (a.serviceMs !== undefined && (!Number.isFinite(a.serviceMs) || a.serviceMs < 0)) throw new RangeError(`service time must be >= 0 ms, got ${a.serviceMs}`);
   if ((a.pauseEveryMs === undefined) !== (a.pauseMs === undefined)) throw new RangeError('give both pauseEveryMs and pauseMs, or neither');
   if (a.pauseEveryMs !== undefined && (!(a.pauseEveryMs > 0) || !(a.pauseMs! >= 0) || a.pauseMs! >= a.pauseEveryMs)) throw new RangeError('pauses need 0 <= pauseMs < pauseEveryMs');
-  if (cfg.clientTimeoutMs !== undefined && !(cfg.clientTimeoutMs > 0)) throw new RangeError(`client timeout must be > 0 ms, got ${cfg.clientTimeoutMs}`);
+  if (cfg.clientTimeoutMs !== undefined && !(cfg.clientTimeoutMs > 0 && Number.isFinite(cfg.clientTimeoutMs))) throw new RangeError(`client timeout must be > 0 ms, got ${cfg.clientTimeoutMs}`);
   if (cfg.floodRate !== undefined && (!Number.isFinite(cfg.floodRate) || cfg.floodRate < 0 || cfg.floodRate > 10_000_000)) throw new RangeError(`flood rate must be 0..10000000 SYN/s, got ${cfg.floodRate}`);
   if (cfg.arrival !== undefined && !['constant', 'poisson', 'burst'].includes(cfg.arrival)) throw new RangeError(`arrival must be constant, poisson or burst, got ${cfg.arrival}`);
 }

@@ -192,6 +192,7 @@ export class Stack {
     this.family = this.sysctl.family;
     this.personality = this.sysctl.personality.name;
     this.clock = opts.clock ?? new RealClock();
+    if (typeof this.clock?.now !== 'function' || typeof this.clock.setTimeout !== 'function') throw new TypeError('clock must be a Clock (now, setTimeout, clearTimeout): a RealClock or a VirtualClock');
     this.#epoch = this.clock.now();
 
     const ifaces = this.#parseInterfaces(opts);
@@ -238,7 +239,7 @@ export class Stack {
       sysctl: this.sysctl,
       family: this.family,
       random: new HostRandom([seeds[3], seeds[2], seeds[1], seeds[0]]),
-      interfaces: ifaces.map((i) => ({ ip: parseIPv4(i.address), prefixLen: i.prefixLen })),
+      interfaces: ifaces.map((i) => ({ ip: parseIPv4(i.address), prefixLen: i.prefixLen, gateway: i.gateway ? parseIPv4(i.gateway) : 0 })),
       service: () => this.#service(),
       sync: () => {
         if (!this.core.aborted) this.core.x.poll(this.now());
@@ -679,6 +680,9 @@ export class Stack {
       if (i.mac !== undefined && !isMac(i.mac)) parseMac(i.mac, `interfaces[${index}].mac`);
       if (i.gateway !== undefined && !isIPv4(i.gateway)) parseIPv4(i.gateway, `interfaces[${index}].gateway`);
       const link = i.link ?? (index === 0 ? opts.link : undefined);
+      if (link !== undefined && (link === null || typeof link.send !== 'function' || typeof link.onReceive !== 'function')) {
+        throw new TypeError(`interfaces[${index}]: the link must be a Link (send, onReceive, close, mtu)`);
+      }
       return {
         index,
         address: formatIPv4(ip),

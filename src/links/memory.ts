@@ -367,6 +367,8 @@ export class MemoryHub {
   readonly #switch = new LearningSwitch<MemoryLink>({ ageingMs: Number.MAX_SAFE_INTEGER });
 
   constructor(opts: MemoryLinkOptions = {}) {
+    if (opts === null || typeof opts !== 'object') throw new TypeError('MemoryHub options must be an object { mtu, delivery }');
+    MemoryLink.pair(opts); // check mtu and delivery now, not at the first attach()
     this.#opts = opts;
   }
 

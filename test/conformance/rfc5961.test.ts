@@ -231,3 +231,27 @@ describe('net.ipv4.tcp_challenge_ack_limit', () => {
     expect(readAll(env, fd)).toBe('EAGAIN');
   });
 });
+
+describe('RFC 5961 §4: a SYN in a synchronized state', () => {
+  it('freebsd-12.1: challenge ACK <SEQ=SND.NXT><ACK=RCV.NXT>, tcps_badsyn, the connection stays (tcp_input "RFC 5961 Section 4.2")', async () => {
+    const env = make('freebsd-12.1');
+    const { fd, f, s } = await accepted(env);
+    f.send({ flags: 'S', seq: 1001 + 10 });
+    await f.expect({ flags: '.', seq: u32(s + 1), ack: 1001 });
+    expect(ctr(env, 'TcpRcvBadSyn')).toBe(1);
+    f.send({ flags: 'P.', seq: 1001, ack: u32(s + 1), payload: 'ok' });
+    await env.peer.wait(300);
+    expect(readAll(env, fd)).toBe('ok');
+  });
+
+  it('linux-5.4: challenge ACK, TCPSYNChallenge, the connection stays', async () => {
+    const env = make('linux-5.4');
+    const { fd, f, s } = await accepted(env);
+    f.send({ flags: 'S', seq: 1001 + 10 });
+    await f.expect({ flags: '.', seq: u32(s + 1), ack: 1001 });
+    expect(ctr(env, 'TcpExtTCPSYNChallenge')).toBe(1);
+    f.send({ flags: 'P.', seq: 1001, ack: u32(s + 1), payload: 'ok' });
+    await env.peer.wait(300);
+    expect(readAll(env, fd)).toBe('ok');
+  });
+});
