@@ -176,6 +176,27 @@ const CORE_ECONNABORTED = -103;
 const SOCK_STREAM = 1;
 const SOCK_DGRAM = 2;
 
+/**
+ * A promise parked on `list` (a socket's accept, recv, connect or send waiters) until the stack
+ * settles it, or until `signal` aborts it: then it leaves the list and rejects with the reason.
+ */
+function park<T, W extends { detach: () => void }>(
+  list: W[],
+  signal: AbortSignal | undefined,
+  make: (resolve: (v: T) => void, reject: (e: unknown) => void, detach: () => void) => W,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      const i = list.indexOf(w);
+      if (i >= 0) list.splice(i, 1);
+      reject(signal?.reason);
+    };
+    const w = make(resolve, reject, () => signal?.removeEventListener('abort', onAbort));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    list.push(w);
+  });
+}
+
 /** Linux MAX_TCP_SYNCNT */
 const LINUX_MAX_TCP_SYNCNT = 127;
 /** Linux TCP_TIMEOUT_INIT and TCP_RTO_MAX, in seconds (secs_to_retrans arguments) */
@@ -755,19 +776,7 @@ export class BsdSockets {
       const r = this.#acceptOne(sock);
       if (typeof r !== 'string') return Promise.resolve(r);
       if (r !== 'EAGAIN') return Promise.reject(this.#error('accept', r));
-      return new Promise<AcceptResult>((resolve, reject) => {
-        const w: Waiter<AcceptResult> = {
-          resolve, reject,
-          detach: () => signal?.removeEventListener('abort', onAbort),
-        };
-        const onAbort = () => {
-          const i = sock.acceptWaiters.indexOf(w);
-          if (i >= 0) sock.acceptWaiters.splice(i, 1);
-          reject(signal?.reason);
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-        sock.acceptWaiters.push(w);
-      });
+      return park<AcceptResult, Waiter<AcceptResult>>(sock.acceptWaiters, signal, (resolve, reject, detach) => ({ resolve, reject, detach }));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -950,19 +959,7 @@ export class BsdSockets {
       const r = this.#recvOne(sock, max);
       if (typeof r !== 'string') return Promise.resolve(r);
       if (r !== 'EAGAIN' || (sock.state !== 'connected' && sock.state !== 'connecting')) return Promise.reject(this.#error('recv', r));
-      return new Promise<Uint8Array>((resolve, reject) => {
-        const w: RecvWaiter = {
-          max, resolve, reject,
-          detach: () => signal?.removeEventListener('abort', onAbort),
-        };
-        const onAbort = () => {
-          const i = sock.recvWaiters.indexOf(w);
-          if (i >= 0) sock.recvWaiters.splice(i, 1);
-          reject(signal?.reason);
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-        sock.recvWaiters.push(w);
-      });
+      return park<Uint8Array, RecvWaiter>(sock.recvWaiters, signal, (resolve, reject, detach) => ({ max, resolve, reject, detach }));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -1064,19 +1061,7 @@ export class BsdSockets {
       const signal = opts.signal;
       if (signal?.aborted) return Promise.reject(signal.reason);
       if (this.#recvReady(sock)) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const w: RecvWaiter = {
-          max: -1, resolve: () => resolve(), reject,
-          detach: () => signal?.removeEventListener('abort', onAbort),
-        };
-        const onAbort = () => {
-          const i = sock.recvWaiters.indexOf(w);
-          if (i >= 0) sock.recvWaiters.splice(i, 1);
-          reject(signal?.reason);
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-        sock.recvWaiters.push(w);
-      });
+      return park<void, RecvWaiter>(sock.recvWaiters, signal, (resolve, reject, detach) => ({ max: -1, resolve: () => resolve(), reject, detach }));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -1142,17 +1127,9 @@ export class BsdSockets {
       const signal = opts.signal;
       if (signal?.aborted) return Promise.reject(signal.reason);
       this.#connectStart(sock, addr);
-      return new Promise<void>((resolve, reject) => {
-        const w: Waiter<void> = { resolve, reject, detach: () => signal?.removeEventListener('abort', onAbort) };
-        const onAbort = () => {
-          const i = sock.connectWaiters.indexOf(w);
-          if (i >= 0) sock.connectWaiters.splice(i, 1);
-          reject(signal?.reason);
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-        sock.connectWaiters.push(w);
-        this.#connectProgress(sock);
-      });
+      const p = park<void, Waiter<void>>(sock.connectWaiters, signal, (resolve, reject, detach) => ({ resolve, reject, detach }));
+      this.#connectProgress(sock);
+      return p;
     } catch (e) {
       return Promise.reject(e);
     }
@@ -1332,17 +1309,9 @@ export class BsdSockets {
       if (!(data instanceof Uint8Array)) throw new TypeError('send: data must be a Uint8Array');
       const signal = opts.signal;
       if (signal?.aborted) return Promise.reject(signal.reason);
-      return new Promise<number>((resolve, reject) => {
-        const w: SendWaiter = { data, done: 0, resolve, reject, detach: () => signal?.removeEventListener('abort', onAbort) };
-        const onAbort = () => {
-          const i = sock.sendWaiters.indexOf(w);
-          if (i >= 0) sock.sendWaiters.splice(i, 1);
-          reject(signal?.reason);
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-        sock.sendWaiters.push(w);
-        this.#pumpSend(sock);
-      });
+      const p = park<number, SendWaiter>(sock.sendWaiters, signal, (resolve, reject, detach) => ({ data, done: 0, resolve, reject, detach }));
+      this.#pumpSend(sock);
+      return p;
     } catch (e) {
       return Promise.reject(e);
     }
