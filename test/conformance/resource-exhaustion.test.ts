@@ -14,12 +14,12 @@ const STACK_IP = '198.18.0.2';
 const PEER_IP = '198.18.0.99';
 const u32 = (n: number) => n >>> 0;
 
-function make(personality: P, sysctls?: Record<string, number>) {
+function make(personality: P, sysctls?: Record<string, number>, limits: { connections?: number; synEntries?: number } = {}) {
   const clock = new VirtualClock();
   const [a, b] = MemoryLink.pair();
   const stack = new Stack({
     personality, clock, link: a, interfaces: [{ ip: `${STACK_IP}/24` }], seed: 13,
-    limits: { connections: 2 }, ...(sysctls ? { sysctls } : {}),
+    limits: { connections: 2, ...limits }, ...(sysctls ? { sysctls } : {}),
   });
   const peer = new Peer({ link: b, clock, ip: PEER_IP, stackIp: STACK_IP });
   const lfd = stack.bsd.socket('AF_INET', 'SOCK_STREAM');
@@ -140,4 +140,32 @@ describe('connect() with no connection record free', () => {
       await stillMoving(env, conns);
     });
   }
+});
+
+describe('the SYN-entry pool is full (Stack limits.synEntries), cookies off', () => {
+  it('linux-5.4: a SYN that finds no free entry is dropped (no SYN-ACK), counted as WtcpNoMemory and ListenDrops; established connections go on, and a freed entry serves the next SYN', async () => {
+    const env = make('linux-5.4', { 'net.ipv4.tcp_syncookies': 0 }, { connections: 8, synEntries: 4 });
+    const conns = await fill(env);
+    // four half-open handshakes that never complete take every entry
+    for (let i = 0; i < 4; i++) {
+      const f = env.peer.flow({ sport: 41000 + i, dport: 80, isn: 5000 });
+      f.send({ flags: 'S', seq: 5000, options: { mss: 1460 } });
+      await f.expect({ flags: 'S.' }, { within: 100 });
+    }
+    const nomem0 = ctr(env, 'WtcpNoMemory');
+    const drops0 = ctr(env, 'TcpExtListenDrops');
+    const late = env.peer.flow({ sport: 42000, dport: 80, isn: 7000 });
+    late.send({ flags: 'S', seq: 7000, options: { mss: 1460 } });
+    await env.peer.expectNothing(500);
+    expect(ctr(env, 'WtcpNoMemory')).toBe(nomem0 + 1);
+    expect(ctr(env, 'TcpExtListenDrops')).toBe(drops0 + 1);
+    expect(env.stack.listeners()[0]!.synQueue).toBe(4);
+    await stillMoving(env, conns);
+    // the half-open entries expire after their SYN-ACK retries (63 s): then a SYN is served again
+    await env.peer.wait(70_000);
+    await env.peer.drain();
+    const again = env.peer.flow({ sport: 42001, dport: 80, isn: 9000 });
+    again.send({ flags: 'S', seq: 9000, options: { mss: 1460 } });
+    await again.expect({ flags: 'S.' }, { within: 100 });
+  });
 });
