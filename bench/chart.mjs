@@ -31,6 +31,7 @@ for (const f of figs) {
   else if (x.kind === 'connscale') add('connect + accept + close, N established held', x.N, f);
   else if (x.kind === 'heldscale' && x.what === 'flood') add('SYN flood (cookies), N established held', x.N, f);
   else if (x.kind === 'heldscale' && x.what === 'closed') add('SYN to a closed port (RST), N established held', x.N, f);
+  else if (x.kind === 'heldscale' && x.what === 'bulk') add('bulk transfer (bit/s), N established held', x.N, f);
 }
 if (series.size === 0) {
   console.error(`bench/chart: no scaling figures in ${input}; run npm run bench -- --only=scaling,connscale,heldscale`);
@@ -73,7 +74,7 @@ let svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 940 ${300 + lege
 svg += '<style>.t{font-size:13px;font-weight:600;fill:#1d2330}.k{font-size:11px;fill:#5a6275}.a{font-size:11.5px;fill:#1d2330}.g{stroke:#e8eaf0}.l{font-size:12px;fill:#1d2330}</style>';
 svg += '<rect width="100%" height="100%" fill="#fff"/>';
 svg += panel(0, 'Rate relative to an empty instance (paired)', 'ratio (1 = no slowdown)', 0, 1.25, (p) => p.ratio, (v) => v.toFixed(2), false);
-svg += panel(470, 'Rate (frames or connections per second)', 'per second (log)', rMin, rMax, (p) => p.rate, (v) => (v >= 1e6 ? `${v / 1e6}M` : v >= 1e3 ? `${v / 1e3}k` : `${v}`), true);
+svg += panel(470, 'Rate (frames, connections or bits per second)', 'per second (log)', rMin, rMax, (p) => p.rate, (v) => (v >= 1e6 ? `${v / 1e6}M` : v >= 1e3 ? `${v / 1e3}k` : `${v}`), true);
 [...series.keys()].forEach((name, i) => {
   const y = 318 + i * 18;
   svg += `<rect x="62" y="${y - 10}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="80" y="${y}" class="l">${esc(name)}</text>`;

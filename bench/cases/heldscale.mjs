@@ -4,6 +4,7 @@
 // ratio isolates what the N connections cost):
 //  - flood: SYNs to a listener with tcp_syncookies = 2 (a cookie SYN-ACK each, no state);
 //  - closed: SYNs to a port nobody listens on (three lookups miss, a RST|ACK goes out);
+//  - bulk: one bulk transfer (MTU 1500) between two instances that also hold the N connections;
 // and reports B's WebAssembly memory per held connection. Together with `connscale`
 // (connect/accept/close with N held), `scaling` (passive opens with N queued) and `idle`, this gives
 // the scaling curves BENCHMARKS.md charts (bench/chart.mjs).
@@ -13,6 +14,7 @@ import { idleEstablished } from './connect.mjs';
 import { measurePaired, nowS } from '../lib/measure.mjs';
 import { writeTcpRecord, synOptions, tcpRecordSize, tupleAddr, tuplePort, tupleIsn, CLIENT_TSVAL, TH_SYN, ip4 } from '../lib/frames.mjs';
 import { counterDelta } from '../lib/wtcp.mjs';
+import { makeBulk } from '../lib/bulk.mjs';
 
 const REC = tcpRecordSize(20);
 const IDLE_PORT0 = 1000;
@@ -62,11 +64,16 @@ export async function run({ N = 1000, runs = 7, sampleMs = 150, B = 256 } = {}) 
   };
   const b0 = main.pair.b.counters();
   const mem0 = [main.pair.b.memorySize(), ref.pair.b.memorySize()];
+  // bulk transfer on one connection between two instances that hold N others (MTU 1500)
+  const bulk = await makeBulk({ held: N });
+  const bulkRef = await makeBulk({});
   const res = measurePaired([
     { name: 'flood', fn: mk(main.pair.b, flood) },
     { name: 'floodRef', fn: mk(ref.pair.b, flood) },
     { name: 'closed', fn: mk(main.pair.b, closed) },
     { name: 'closedRef', fn: mk(ref.pair.b, closed) },
+    { name: 'bulk', fn: (it) => 8 * bulk.run(it * 8) },
+    { name: 'bulkRef', fn: (it) => 8 * bulkRef.run(it * 8) },
   ], { runs, sampleMs });
   const d = counterDelta(b0, main.pair.b.counters());
   const mem1 = [main.pair.b.memorySize(), ref.pair.b.memorySize()];
@@ -76,18 +83,20 @@ export async function run({ N = 1000, runs = 7, sampleMs = 150, B = 256 } = {}) 
     noSynQueueGrowth: main.pair.b.w.listenerGet(main.pair.listeners.get(80), 2) === 0,
     idleStillEstablished: !main.idle || idleEstablished(main.pair, main.idle),
     memoryFlat: mem0.every((m, i) => m === mem1[i]),
+    bulkMoved: bulk.recvd > 0 && bulkRef.recvd > 0 && bulk.errors === 0 && bulkRef.errors === 0,
   };
   const perConn = N > 0 ? (mem1[0] - mem1[1]) / N : null;
-  const fig = (id, title, main_, refName) => ({
+  const fig = (id, title, main_, refName, unit = 'frames/s') => ({
     id: `${id}_held_${N}`, title: `${title} with ${N.toLocaleString('en-US')} established connections held`,
-    value: res[main_].rate, unit: 'frames/s', runs, samples: res[main_].samples,
-    baseline: { title: 'same, no connections held (paired)', value: res[refName].rate, unit: 'frames/s' },
+    value: res[main_].rate, unit, runs, samples: res[main_].samples,
+    baseline: { title: 'same, no connections held (paired)', value: res[refName].rate, unit },
     extra: { kind: 'heldscale', what: id, N, nsPerFrame: 1e9 / res[main_].rate, setupSeconds: setupS, wasmMemoryB: mem1[0], wasmBytesPerHeldConn: perConn },
   });
   return {
     figures: [
       fig('flood', 'SYN flood, a cookie SYN-ACK each (tcp_syncookies = 2)', 'flood', 'floodRef'),
       fig('closed', 'SYN to a closed port, RST|ACK each', 'closed', 'closedRef'),
+      fig('bulk', 'Bulk transfer, MTU 1500, one connection', 'bulk', 'bulkRef', 'bit/s'),
     ],
     checks,
     counters: d,

@@ -10,13 +10,17 @@
 // init, beyond the core's heap), as a program's buffers live in its own memory. The sent stream is
 // a fixed pattern with a prime period, so the receiver can check every byte (verify = true).
 import { makePair } from './pair.mjs';
+import { establishIdle } from './conncycle.mjs';
 
 export const PERIOD = 65521;   // prime: stream byte i is pattern[i % PERIOD]
 const MAX_TICK = 5;            // ms: the most the pair's clock moves in one turn of the loop
 
-export async function makeBulk({ mtu = 1500, sndbuf = 1 << 20, rcvbuf = 1 << 20, rxChunks = 4096, now = 1000 } = {}) {
+export async function makeBulk({ mtu = 1500, sndbuf = 1 << 20, rcvbuf = 1 << 20, rxChunks = 4096, now = 1000, held = 0 } = {}) {
   const knobs = mtu !== 1500 ? { link_mtu: mtu } : {};
-  const pair = await makePair({ maxConn: 64, maxSyn: 64, rxChunks, knobs, ports: [5001], now });
+  // `held` idle established connections between the same two instances (bench/cases/heldscale.mjs)
+  const idlePorts = Array.from({ length: Math.ceil(held / 64512) }, (_, i) => 6000 + i);
+  const pair = await makePair({ maxConn: 64 + held, maxSyn: held > 0 ? 4096 : 64, rxChunks, knobs, ports: [5001, ...idlePorts], maxListeners: 2 + idlePorts.length, now });
+  if (held > 0) establishIdle(pair, held, idlePorts, now);
   const A = pair.a.w, B = pair.b.w;
   // application buffers: 4 pages (256 KiB) appended to each instance's memory
   const aBase = A.memory.grow(4) << 16, bBase = B.memory.grow(4) << 16;
