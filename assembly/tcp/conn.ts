@@ -36,7 +36,7 @@ import {
 } from './send';
 import { ccCwnd, ccSetAlgo, ccAlgo } from './cc';
 import { kaInit, kaReset, kaCancel, kaHeard, kaSet, kaSetOpt, kaGetOpt } from './keepalive';
-import { sackOptions, recvInit, oooStore, oooDrain, oooFree, oooHeld, ackInit, ackReset, ackSent, ackNowForData, delackCancel } from './recv';
+import { sackOptions, recvInit, oooStore, oooDrain, oooFree, oooHeld, ackInit, ackReset, ackSent, ackNowForData, delackCancel, ackAfterRead } from './recv';
 export function connCount(): i32 { return nC; }
 import { connectInit, synSentInput, activeSynRcvdAck, connectTimer, connectSetSynCnt } from './connect';
 
@@ -857,7 +857,9 @@ export function connRead(c: i32, ptr: usize, max: i32): i32 {
     if (thr > 1460) thr = 1460;
     const w1 = rcvWindow(c);
     const st = unchecked(cState[c]);
-    if (((w0 == 0 && w1 > 0) || (w0 < thr && w1 >= thr)) && st != ST_CLOSED && st != ST_SYN_SENT) connSendAck(c, TH_ACK);
+    if (((w0 == 0 && w1 > 0) || (w0 < thr && w1 >= thr) ||
+         ackAfterRead(c, w1, unchecked(cRcvBuf[c]), <u32>unchecked(cMss[c]))) &&
+        st != ST_CLOSED && st != ST_SYN_SENT && st != ST_SYN_RECEIVED) connSendAck(c, TH_ACK);
     return n;
   }
   const e = <i32>unchecked(cErr[c]);

@@ -6,7 +6,7 @@
 // tiny scattered segments cannot take the pool). Called by conn.ts; no SACK blocks yet (RFC 2018 is
 // next: they would be built from this list).
 import { NOW, knob, count } from '../stack';
-import { C_NO_MEMORY, K_FAMILY, FAMILY_LINUX } from '../abi';
+import { C_NO_MEMORY, K_FAMILY, FAMILY_LINUX, FAMILY_FREEBSD } from '../abi';
 import { timerSet, timerCancel, timerArmed } from './timer';
 import { optNop, optSackBegin, optSackBlock, optRoom } from './output';
 import { maxSynEntries } from './synq';
@@ -110,11 +110,12 @@ export function oooDrain(c: i32): i32 {
 @inline const TCP_MAX_QUICKACKS: u8 = 16;
 let cRcvWup: StaticArray<u32> = new StaticArray<u32>(0);   // RCV.NXT in the last segment we sent
 let cQuick: StaticArray<u8> = new StaticArray<u8>(0);      // quick ACKs left; 255 = data not yet seen
+let cRcvAdv: StaticArray<u32> = new StaticArray<u32>(0);   // the window we advertised with cRcvWup
 let nConnR: i32 = 0;
 
 export function ackInit(n: i32): void {
   nConnR = n;
-  cRcvWup = new StaticArray<u32>(n); cQuick = new StaticArray<u8>(n);
+  cRcvWup = new StaticArray<u32>(n); cQuick = new StaticArray<u8>(n); cRcvAdv = new StaticArray<u32>(n);
 }
 export function ackReset(c: i32): void { unchecked(cQuick[c] = 255); }
 
@@ -125,6 +126,7 @@ export function delackTimerBase(): i32 { return maxSynEntries() + nConnR; }
 /** Every segment we send carries ACK = RCV.NXT: nothing is owed any more. */
 export function ackSent(c: i32): void {
   unchecked(cRcvWup[c] = unchecked(cRcvNxt[c]));
+  unchecked(cRcvAdv[c] = connRcvWindow(c));
   const q = unchecked(cQuick[c]);
   if (q != 255 && q > 0) unchecked(cQuick[c] = q - 1);
   timerCancel(delackId(c));
@@ -149,6 +151,34 @@ export function ackNowForData(c: i32, mss: i32): bool {
 }
 
 export function delackCancel(c: i32): void { timerCancel(delackId(c)); }
+
+/**
+ * The application just read, the window now `w1` bytes (buffer `buf`): whether to
+ * send an ACK now rather than leave the peer waiting on a closed or small window until a delayed
+ * ACK or the next segment. Each OS's rule for a read:
+ *  - Linux tcp_cleanup_rbuf: an ACK is owed (delayed) and more than one full segment arrived since
+ *    the last one we sent; or the window at least doubled and was at most half the buffer;
+ *  - FreeBSD tcp_output after soreceive (pru_rcvd): the window grew by 2 segments or by half the
+ *    buffer;
+ *  - 4.3BSD tcp_output: the window grew by 35 % of the buffer.
+ */
+export function ackAfterRead(c: i32, w1: u32, buf: u32, mss: u32): bool {
+  const fam = knob(K_FAMILY);
+  const m = mss > 0 ? mss : 536;
+  // what the peer may still send: the window we last advertised less what came since
+  // (Linux tcp_receive_window, BSD rcv_adv - rcv_nxt)
+  const used = <i32>(unchecked(cRcvNxt[c]) - unchecked(cRcvWup[c]));
+  const left = <i32>unchecked(cRcvAdv[c]) - used;
+  const now = left > 0 ? <u32>left : 0;
+  if (fam == FAMILY_LINUX) {
+    if (timerArmed(delackId(c)) && <u32>used > m) return true;
+    return <u64>now * 2 <= <u64>buf && <u64>w1 >= <u64>now * 2 && w1 > now;
+  }
+  if (w1 <= now) return false;
+  const adv = <u64>(w1 - now);
+  if (fam == FAMILY_FREEBSD) return adv >= <u64>(2 * m) || adv * 2 >= <u64>buf;
+  return adv * 100 >= <u64>buf * 35;
+}
 
 // ---- SACK blocks (RFC 2018 §4) ----
 const sackL = new StaticArray<u32>(8);
