@@ -17,7 +17,7 @@ const httpServer = http.createServer((req, res) => {
 const listener = server.net.createServer((socket) => httpServer.emit('connection', socket));
 await new Promise((resolve) => listener.listen({ port: 80, host: '198.18.0.2' }, resolve));
 
-// the client: http.request through the stack (never `agent: false`: that opens a kernel connection)
+// the client: http.request through the stack (never the `agent` option set to false: that opens a kernel connection)
 const agent = new StackAgent(client, { keepAlive: true });
 const res = await new Promise((resolve, reject) => {
   http.request({ host: '198.18.0.2', port: 80, path: '/index.html', agent }, resolve).on('error', reject).end();

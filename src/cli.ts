@@ -18,7 +18,7 @@ import { MemoryLink } from './links/memory.js';
 import { Peer } from './testing/peer.js';
 import { PERSONALITY_NAMES, PRESETS, resolvePersonality, type PersonalityName } from './personalities.js';
 import { Sysctls } from './sysctl.js';
-import { formatNetstatListeners, formatSsListeners } from './stack.js';
+import { formatNetstatListeners, formatNstatCounters, formatSsListeners } from './stack.js';
 import { parseCidr } from './addr.js';
 import type { ServeApp, ServeLink, ServeSnapshot } from './serve.js';
 
@@ -462,12 +462,7 @@ export function formatStats(s: ServeSnapshot, opts: { zeros?: boolean } = {}): s
     `${s.acceptRate !== null ? `, ${s.acceptRate} accepts/s` : ''}, over ${s.link}; ` +
     `${s.accepted} accepted, ${s.active} open, up ${(s.uptimeMs / 1000).toFixed(1)} s\n\n`;
   out += s.family === 'freebsd' ? formatNetstatListeners(s.listeners, true) : formatSsListeners(s.listeners);
-  out += '\n#kernel\n';
-  for (const [name, n] of Object.entries(s.counters)) {
-    if (n === 0 && !opts.zeros) continue;
-    out += `${name.padEnd(32)}${String(n).padEnd(16)}${(0).toFixed(1).padStart(6)}\n`;
-  }
-  return out;
+  return `${out}\n${formatNstatCounters(s.counters, opts)}`;
 }
 
 async function cmdStats(argv: string[]): Promise<number> {

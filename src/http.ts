@@ -5,7 +5,7 @@
  *   http.request({ host: '198.18.0.2', port: 80, path: '/', agent }, (res) => ...);
  *
  * Node honours a custom createConnection only through an Agent (or with `agent` undefined): NEVER
- * pass `agent: false`, which makes Node ignore createConnection and open a real kernel connection.
+ * turn the agent off (the `agent` option set to false): Node then ignores createConnection and opens a real kernel connection.
  * A separate entry point (`wtcp/http`) because it imports `node:http`; the server side needs
  * nothing from here: `httpServer.emit('connection', socket)` for each socket of a `wtcp/net` Server.
  */

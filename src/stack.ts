@@ -324,14 +324,7 @@ export class Stack {
    * only with `zeros` (nstat -z). The rate column is always 0.0 (no history is kept).
    */
   formatNstat(opts: { zeros?: boolean } = {}): string {
-    const v = this.core.counterValues();
-    let out = '#kernel\n';
-    COUNTERS.forEach((name, i) => {
-      const n = v[i] ?? 0;
-      if (n === 0 && !opts.zeros) return;
-      out += `${name.padEnd(32)}${String(n).padEnd(16)}${(0).toFixed(1).padStart(6)}\n`;
-    });
-    return out;
+    return formatNstatCounters(this.counters(), opts);
   }
 
   /** Listening sockets with their queues (in descriptor order). */
@@ -751,6 +744,19 @@ const SS_COLUMNS: readonly SsColumn[] = [
   { header: 'Port', ldelim: '', align: 'left' },
   { header: 'Process', ldelim: '', align: 'left' },
 ];
+
+/**
+ * Counters as `nstat -a` prints them: "#kernel", then `%-32s%-16llu%6.1f` lines in the order given;
+ * zero values only with `zeros` (nstat -z). The rate column is always 0.0 (no history is kept).
+ */
+export function formatNstatCounters(counters: Readonly<Record<string, number>>, opts: { zeros?: boolean } = {}): string {
+  let out = '#kernel\n';
+  for (const [name, n] of Object.entries(counters)) {
+    if (n === 0 && !opts.zeros) continue;
+    out += `${name.padEnd(32)}${String(n).padEnd(16)}${(0).toFixed(1).padStart(6)}\n`;
+  }
+  return out;
+}
 
 /**
  * Render rows the way ss's render() does when stdout is not a terminal (render_calc_width's

@@ -476,3 +476,34 @@ export function formatSegment(ip: { src: string; dst: string }, t: TcpSegment): 
 function checkPort(p: number, what: string): void {
   if (!Number.isInteger(p) || p < 0 || p > 65535) throw new RangeError(`${what} must be an integer 0..65535, got ${p}`);
 }
+
+/** Recompute, in place, the IPv4 header checksum and the TCP/ICMP checksum of a (possibly mangled) frame (fuzzing). */
+export function repairChecksums(f: Uint8Array): void {
+  if (f.length < 34 || f[12] !== 8 || f[13] !== 0) return;
+  const ip = f.subarray(14);
+  const ihl = ((ip[0] as number) & 15) * 4;
+  if (ihl < 20 || ihl > ip.length) return;
+  ip[10] = 0;
+  ip[11] = 0;
+  const hc = internetChecksum(ip, 0, ihl);
+  ip[10] = hc >>> 8;
+  ip[11] = hc & 255;
+  const total = ((ip[2] as number) << 8) | (ip[3] as number);
+  const end = Math.min(total, ip.length);
+  if (end <= ihl) return;
+  const body = ip.subarray(ihl, end);
+  if (ip[9] === IPPROTO_TCP && body.length >= 18) {
+    body[16] = 0;
+    body[17] = 0;
+    const pseudo = Uint8Array.of(...ip.subarray(12, 20), 0, 6, (body.length >>> 8) & 255, body.length & 255);
+    const c = finishChecksum(sum16(body, 0, body.length, sum16(pseudo)));
+    body[16] = c >>> 8;
+    body[17] = c & 255;
+  } else if (ip[9] === IPPROTO_ICMP && body.length >= 4) {
+    body[2] = 0;
+    body[3] = 0;
+    const c = internetChecksum(body);
+    body[2] = c >>> 8;
+    body[3] = c & 255;
+  }
+}

@@ -21,27 +21,16 @@
 //     is 1/2^20 of the space) and still carries data afterwards; challenge ACKs stay under each
 //     OS's limit.
 import { describe, it, expect } from 'vitest';
-import { Stack } from '../../src/stack.js';
-import { MemoryLink } from '../../src/links/memory.js';
-import { VirtualClock } from '../../src/clock.js';
-import { Peer } from '../../src/testing/peer.js';
+import { peerEnv } from '../helpers/peer-env.js';
 import { SocketError } from '../../src/bsd.js';
 import { ConnField, ConnState } from '../../src/core.js';
 
 type P = 'linux-4.14' | 'linux-5.4' | 'linux-6.13' | 'linux-6.18' | 'freebsd-12.1' | '4.3bsd';
 const ALL: P[] = ['linux-4.14', 'linux-5.4', 'linux-6.13', 'linux-6.18', 'freebsd-12.1', '4.3bsd'];
-const STACK_IP = '198.18.0.2';
-const PEER_IP = '198.18.0.99';
 const u32 = (n: number) => n >>> 0;
 
 function make(personality: P, sysctls?: Record<string, number>) {
-  const clock = new VirtualClock();
-  const [a, b] = MemoryLink.pair();
-  const stack = new Stack({
-    personality, clock, link: a, interfaces: [{ ip: `${STACK_IP}/24` }], seed: 23, ...(sysctls ? { sysctls } : {}),
-  });
-  const peer = new Peer({ link: b, clock, ip: PEER_IP, stackIp: STACK_IP });
-  return { stack, bsd: stack.bsd, peer, clock, personality };
+  return peerEnv(personality, { seed: 23, ...(sysctls ? { sysctls } : {}) });
 }
 type Env = ReturnType<typeof make>;
 const ctr = (env: Env, name: string) => (env.stack.counters() as Record<string, number>)[name] ?? 0;

@@ -4,24 +4,15 @@
 // (The buffer-chunk pool's own exhaustion is test/unit/datapath.test.ts's 'bounded memory'.)
 import { describe, it, expect } from 'vitest';
 import { Stack } from '../../src/stack.js';
-import { MemoryLink } from '../../src/links/memory.js';
-import { VirtualClock } from '../../src/clock.js';
-import { Peer, type TcpFlow } from '../../src/testing/peer.js';
+import type { TcpFlow } from '../../src/testing/peer.js';
+import { peerEnv, PEER_IP } from '../helpers/peer-env.js';
 import { SocketError } from '../../src/bsd.js';
 
 type P = 'linux-5.4' | 'freebsd-12.1' | '4.3bsd';
-const STACK_IP = '198.18.0.2';
-const PEER_IP = '198.18.0.99';
 const u32 = (n: number) => n >>> 0;
 
 function make(personality: P, sysctls?: Record<string, number>, limits: { connections?: number; synEntries?: number } = {}) {
-  const clock = new VirtualClock();
-  const [a, b] = MemoryLink.pair();
-  const stack = new Stack({
-    personality, clock, link: a, interfaces: [{ ip: `${STACK_IP}/24` }], seed: 13,
-    limits: { connections: 2, ...limits }, ...(sysctls ? { sysctls } : {}),
-  });
-  const peer = new Peer({ link: b, clock, ip: PEER_IP, stackIp: STACK_IP });
+  const { stack, peer, clock } = peerEnv(personality, { seed: 13, limits: { connections: 2, ...limits }, ...(sysctls ? { sysctls } : {}) });
   const lfd = stack.bsd.socket('AF_INET', 'SOCK_STREAM');
   stack.bsd.bind(lfd, { address: '0.0.0.0', port: 80 });
   stack.bsd.listen(lfd, 5);

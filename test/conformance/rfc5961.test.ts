@@ -3,25 +3,14 @@
 // tcp_challenge_ack_limit (1000/s randomised in 4.14/5.4, INT_MAX = off from 6.0), FreeBSD 12.1's
 // unlimited tcp_respond(), 4.3BSD's plain RFC 793 rules. Peer ISN 1000 (RCV.NXT 1001), `s` = ISS.
 import { describe, it, expect } from 'vitest';
-import { Stack } from '../../src/stack.js';
-import { MemoryLink } from '../../src/links/memory.js';
-import { VirtualClock } from '../../src/clock.js';
-import { Peer } from '../../src/testing/peer.js';
+import { peerEnv } from '../helpers/peer-env.js';
 import { SocketError } from '../../src/bsd.js';
 
 type P = 'linux-4.14' | 'linux-5.4' | 'linux-6.13' | 'linux-6.18' | 'freebsd-12.1' | '4.3bsd';
-const STACK_IP = '198.18.0.2';
-const PEER_IP = '198.18.0.99';
 const u32 = (n: number) => n >>> 0;
 
 function make(personality: P, sysctls?: Record<string, number>) {
-  const clock = new VirtualClock();
-  const [a, b] = MemoryLink.pair();
-  const stack = new Stack({
-    personality, clock, link: a, interfaces: [{ ip: `${STACK_IP}/24` }], seed: 11, ...(sysctls ? { sysctls } : {}),
-  });
-  const peer = new Peer({ link: b, clock, ip: PEER_IP, stackIp: STACK_IP });
-  return { stack, bsd: stack.bsd, peer, clock };
+  return peerEnv(personality, { seed: 11, ...(sysctls ? { sysctls } : {}) });
 }
 type Env = ReturnType<typeof make>;
 

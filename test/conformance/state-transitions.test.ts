@@ -5,31 +5,21 @@
 //
 // Notation: the peer's ISN is 1000 (so the stack's RCV.NXT starts at 1001); `s` is the stack's ISS.
 import { describe, it, expect } from 'vitest';
-import { Stack, type StackLimits } from '../../src/stack.js';
-import { MemoryLink } from '../../src/links/memory.js';
-import { VirtualClock } from '../../src/clock.js';
-import { Peer, type TcpFlow } from '../../src/testing/peer.js';
+import type { StackLimits } from '../../src/stack.js';
+import type { TcpFlow } from '../../src/testing/peer.js';
+import { peerEnv, PEER_IP } from '../helpers/peer-env.js';
 import { SocketError } from '../../src/bsd.js';
 import { ConnField, ConnState } from '../../src/core.js';
 
 type P = 'linux-5.4' | 'linux-6.18' | 'freebsd-12.1' | '4.3bsd';
 /** linux-6.18 runs the same arcs as linux-5.4 (the state machine did not change; RFC 5961 details did) */
 const ALL: P[] = ['linux-5.4', 'linux-6.18', 'freebsd-12.1', '4.3bsd'];
-const STACK_IP = '198.18.0.2';
-const PEER_IP = '198.18.0.99';
 const u32 = (n: number) => n >>> 0;
 /** 2*MSL / TIME-WAIT length: Linux TCP_TIMEWAIT_LEN (60 s), FreeBSD 2 * tcp_msl (2 x 30 s), 4.3BSD 2 * TCPTV_MSL (2 x 30 s) */
 const TIME_WAIT_MS = 60_000;
 
 function make(personality: P, limits?: StackLimits, sysctls?: Record<string, number>) {
-  const clock = new VirtualClock();
-  const [a, b] = MemoryLink.pair();
-  const stack = new Stack({
-    personality, clock, link: a, interfaces: [{ ip: `${STACK_IP}/24` }], seed: 7,
-    ...(limits ? { limits } : {}), ...(sysctls ? { sysctls } : {}),
-  });
-  const peer = new Peer({ link: b, clock, ip: PEER_IP, stackIp: STACK_IP });
-  return { stack, bsd: stack.bsd, peer, clock, personality };
+  return peerEnv(personality, { seed: 7, ...(limits ? { limits } : {}), ...(sysctls ? { sysctls } : {}) });
 }
 type Env = ReturnType<typeof make>;
 

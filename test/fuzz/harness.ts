@@ -33,6 +33,7 @@ import {
   finishChecksum, internetChecksum, sum16,
 } from '../../src/testing/frames.js';
 import { Peer } from '../../src/testing/peer.js';
+import { repairChecksums } from '../../src/testing/frames.js';
 import { parsePcap } from '../helpers/pcap.js';
 
 export const STACK_IP = '198.18.0.2';
@@ -575,37 +576,6 @@ function rawFrame(s: RawSpec): Uint8Array {
   f.set(s.bytes, 14);
   if (s.header === 'ipv4' && f.length > 14 && ((f[14] as number) >>> 4) !== 4) f[14] = 0x40 | ((f[14] as number) & 15);
   return f;
-}
-
-/** Recompute the IPv4 header checksum and the TCP/ICMP checksum of a (possibly mangled) frame. */
-export function repairChecksums(f: Uint8Array): void {
-  if (f.length < 34 || f[12] !== 8 || f[13] !== 0) return;
-  const ip = f.subarray(14);
-  const ihl = ((ip[0] as number) & 15) * 4;
-  if (ihl < 20 || ihl > ip.length) return;
-  ip[10] = 0;
-  ip[11] = 0;
-  const hc = internetChecksum(ip, 0, ihl);
-  ip[10] = hc >>> 8;
-  ip[11] = hc & 255;
-  const total = ((ip[2] as number) << 8) | (ip[3] as number);
-  const end = Math.min(total, ip.length);
-  if (end <= ihl) return;
-  const body = ip.subarray(ihl, end);
-  if (ip[9] === IPPROTO_TCP && body.length >= 18) {
-    body[16] = 0;
-    body[17] = 0;
-    const pseudo = Uint8Array.of(...ip.subarray(12, 20), 0, 6, (body.length >>> 8) & 255, body.length & 255);
-    const c = finishChecksum(sum16(body, 0, body.length, sum16(pseudo)));
-    body[16] = c >>> 8;
-    body[17] = c & 255;
-  } else if (ip[9] === IPPROTO_ICMP && body.length >= 4) {
-    body[2] = 0;
-    body[3] = 0;
-    const c = internetChecksum(body);
-    body[2] = c >>> 8;
-    body[3] = c & 255;
-  }
 }
 
 function corpusFrame(s: CorpusSpec, ctx: FrameContext): Uint8Array {

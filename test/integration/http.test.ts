@@ -1,6 +1,6 @@
 // Node's own http module on two stacks joined in memory: http.createServer on stack A (fed with
 // server.emit('connection', socket)), http.request on stack B through a StackAgent (an http.Agent
-// whose createConnection uses the stack). NEVER `agent: false`: Node would then ignore
+// whose createConnection uses the stack). NEVER the `agent` option set to false: Node would then ignore
 // createConnection and open a real kernel connection.
 import { describe, it, expect, afterEach } from 'vitest';
 import http from 'node:http';

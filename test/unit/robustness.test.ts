@@ -27,7 +27,7 @@ import { Sysctls } from '../../src/sysctl.js';
 import {
   buildArp, buildEthernet, buildIpv4, buildTcp, encodeTcpOptions, ETHERTYPE_ARP, ETHERTYPE_IPV4,
   IPPROTO_ICMP, IPPROTO_TCP, internetChecksum, parseArp, parseEthernet, parseIpv4, parseTcp, sum16,
-  finishChecksum, type TcpOptions,
+  finishChecksum, repairChecksums, type TcpOptions,
 } from '../../src/testing/frames.js';
 import { Peer } from '../../src/testing/peer.js';
 
@@ -216,37 +216,6 @@ function randomBytesFrame(r: Rng): Uint8Array {
     if (len >= 15 && f[12] === 8 && f[13] === 0 && r.chance(0.7)) f[14] = 0x45;
   }
   return f;
-}
-
-/** Recompute the IPv4 header checksum and the TCP/ICMP checksum of a (possibly mangled) frame. */
-function repairChecksums(f: Uint8Array): void {
-  if (f.length < 34 || f[12] !== 8 || f[13] !== 0) return;
-  const ip = f.subarray(14);
-  const ihl = ((ip[0] as number) & 15) * 4;
-  if (ihl < 20 || ihl > ip.length) return;
-  ip[10] = 0;
-  ip[11] = 0;
-  const hc = internetChecksum(ip, 0, ihl);
-  ip[10] = hc >>> 8;
-  ip[11] = hc & 255;
-  const total = ((ip[2] as number) << 8) | (ip[3] as number);
-  const end = Math.min(total, ip.length);
-  if (end <= ihl) return;
-  const body = ip.subarray(ihl, end);
-  if (ip[9] === IPPROTO_TCP && body.length >= 18) {
-    body[16] = 0;
-    body[17] = 0;
-    const pseudo = Uint8Array.of(...ip.subarray(12, 20), 0, 6, (body.length >>> 8) & 255, body.length & 255);
-    const c = finishChecksum(sum16(body, 0, body.length, sum16(pseudo)));
-    body[16] = c >>> 8;
-    body[17] = c & 255;
-  } else if (ip[9] === IPPROTO_ICMP && body.length >= 4) {
-    body[2] = 0;
-    body[3] = 0;
-    const c = internetChecksum(body);
-    body[2] = c >>> 8;
-    body[3] = c & 255;
-  }
 }
 
 /** Mutate a valid frame: bit flips, truncation, extension, random header lengths. */
