@@ -21,7 +21,7 @@
 //     is 1/2^20 of the space) and still carries data afterwards; challenge ACKs stay under each
 //     OS's limit.
 import { describe, it, expect } from 'vitest';
-import { peerEnv } from '../helpers/peer-env.js';
+import { peerEnv, acceptedFromPeer, listenOn } from '../helpers/peer-env.js';
 import { SocketError } from '../../src/bsd.js';
 import { ConnField, ConnState } from '../../src/core.js';
 
@@ -49,14 +49,7 @@ function stateOf(env: Env, rport: number): number {
 
 /** An accepted connection that has carried 'hello' each way: RCV.NXT = 1006, SND.NXT = s + 6. */
 async function established(env: Env) {
-  const lfd = env.bsd.socket('AF_INET', 'SOCK_STREAM');
-  env.bsd.bind(lfd, { address: '0.0.0.0', port: 80 });
-  env.bsd.listen(lfd, 8);
-  const f = env.peer.flow({ sport: 40000, dport: 80, isn: 1000 });
-  const sa = await f.connect({ options: { mss: 1460 } });
-  await env.peer.settle();
-  const { fd } = env.bsd.accept(lfd);
-  const s = sa.seq;
+  const { fd, f, s } = await acceptedFromPeer(env);
   f.send({ flags: 'P.', seq: 1001, ack: u32(s + 1), payload: 'hello' });
   await env.peer.wait(500);   // past a delayed ACK
   expect(readAll(env, fd)).toBe('hello');
@@ -173,9 +166,7 @@ async function isnFor(env: Env, sport: number): Promise<number> {
 }
 
 function listen(env: Env) {
-  const lfd = env.bsd.socket('AF_INET', 'SOCK_STREAM');
-  env.bsd.bind(lfd, { address: '0.0.0.0', port: 80 });
-  env.bsd.listen(lfd, 128);
+  const lfd = listenOn(env, 80, 128);
 }
 
 describe('RFC 6528 initial sequence numbers, as an outsider sees them in SYN-ACKs', () => {

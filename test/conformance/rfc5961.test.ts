@@ -3,7 +3,7 @@
 // tcp_challenge_ack_limit (1000/s randomised in 4.14/5.4, INT_MAX = off from 6.0), FreeBSD 12.1's
 // unlimited tcp_respond(), 4.3BSD's plain RFC 793 rules. Peer ISN 1000 (RCV.NXT 1001), `s` = ISS.
 import { describe, it, expect } from 'vitest';
-import { peerEnv } from '../helpers/peer-env.js';
+import { peerEnv, acceptedFromPeer } from '../helpers/peer-env.js';
 import { SocketError } from '../../src/bsd.js';
 
 type P = 'linux-4.14' | 'linux-5.4' | 'linux-6.13' | 'linux-6.18' | 'freebsd-12.1' | '4.3bsd';
@@ -15,16 +15,7 @@ function make(personality: P, sysctls?: Record<string, number>) {
 type Env = ReturnType<typeof make>;
 
 /** An accepted passive connection: no options but MSS, so the peer's window 65535 is MAX.SND.WND. */
-async function accepted(env: Env) {
-  const lfd = env.bsd.socket('AF_INET', 'SOCK_STREAM');
-  env.bsd.bind(lfd, { address: '0.0.0.0', port: 80 });
-  env.bsd.listen(lfd, 8);
-  const f = env.peer.flow({ sport: 40000, dport: 80, isn: 1000 });
-  const sa = await f.connect({ options: { mss: 1460 } });
-  await env.peer.settle();
-  const { fd } = env.bsd.accept(lfd);
-  return { fd, f, s: sa.seq };
-}
+const accepted = (env: Env) => acceptedFromPeer(env);
 
 function readAll(env: Env, fd: number): string {
   try { return new TextDecoder().decode(env.bsd.recv(fd, 100)); } catch (e) { return (e as SocketError).code; }

@@ -7,7 +7,7 @@
 import { describe, it, expect } from 'vitest';
 import type { StackLimits } from '../../src/stack.js';
 import type { TcpFlow } from '../../src/testing/peer.js';
-import { peerEnv, PEER_IP } from '../helpers/peer-env.js';
+import { peerEnv, PEER_IP, listenOn, acceptedFromPeer as accepted } from '../helpers/peer-env.js';
 import { SocketError } from '../../src/bsd.js';
 import { ConnField, ConnState } from '../../src/core.js';
 
@@ -30,24 +30,6 @@ function stateOf(env: Env, rport: number): number {
     if (st >= 0 && env.stack.core.x.connGet(c, ConnField.RemotePort) === rport) return st;
   }
   return -1;
-}
-
-function listenOn(env: Env, port = 80, backlog = 8): number {
-  const fd = env.bsd.socket('AF_INET', 'SOCK_STREAM');
-  env.bsd.bind(fd, { address: '0.0.0.0', port });
-  env.bsd.listen(fd, backlog);
-  return fd;
-}
-
-/** A passive open completed and accepted: the stack is in ESTABLISHED with RCV.NXT = 1001. */
-async function accepted(env: Env, sport = 40000) {
-  const lfd = listenOn(env);
-  const f = env.peer.flow({ sport, dport: 80, isn: 1000 });
-  const sa = await f.connect({ options: { mss: 1460 } });
-  await env.peer.settle();
-  const { fd } = env.bsd.accept(lfd);
-  const s = sa.seq;
-  return { lfd, fd, f, s, sport };
 }
 
 /** connect() to the peer's port 80: the SYN has been seen. */

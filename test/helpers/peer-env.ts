@@ -23,3 +23,26 @@ export function peerEnv<P extends PersonalityName>(
   const peer = new Peer({ link: b, clock, ip: PEER_IP, stackIp: STACK_IP });
   return { stack, bsd: stack.bsd, peer, clock, personality };
 }
+
+export type PeerEnv = ReturnType<typeof peerEnv>;
+
+/** A listening socket on `port` (backlog 8 unless given). */
+export function listenOn(env: PeerEnv, port = 80, backlog = 8): number {
+  const fd = env.bsd.socket('AF_INET', 'SOCK_STREAM');
+  env.bsd.bind(fd, { address: '0.0.0.0', port });
+  env.bsd.listen(fd, backlog);
+  return fd;
+}
+
+/**
+ * A passive open from the peer (ISN 1000, MSS option only) completed and accepted on port 80: the
+ * stack is ESTABLISHED with RCV.NXT = 1001; `s` is its ISS.
+ */
+export async function acceptedFromPeer(env: PeerEnv, sport = 40000) {
+  const lfd = listenOn(env);
+  const f = env.peer.flow({ sport, dport: 80, isn: 1000 });
+  const sa = await f.connect({ options: { mss: 1460 } });
+  await env.peer.settle();
+  const { fd } = env.bsd.accept(lfd);
+  return { lfd, fd, f, s: sa.seq, sport };
+}
